@@ -1,0 +1,418 @@
+"""The operator catalogue: names, attributes and shape/dtype inference.
+
+Semantics are MegEngine's (see docs/ir.md). Every function here takes the input (shape, dtype)
+pairs and the node's attributes and returns the output (shape, dtype) pairs, raising
+``OpError`` with a readable message when the inputs do not fit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+Shape = tuple[int, ...]
+TypedShape = tuple[Shape, np.dtype]
+
+F32 = np.dtype("float32")
+I32 = np.dtype("int32")
+BOOL = np.dtype("bool")
+
+# MegEngine ElemwiseMode numbering (docs/mge-format.md §4.4); None marks modes loadrun does not run.
+ELEMWISE_MODES: list[str] = [
+    "RELU", "ABS", "ACOS", "ASIN", "CEIL", "COS", "EXP", "EXPM1", "FLOOR", "LOG", "LOG1P", "NEGATE",
+    "SIGMOID", "SIN", "TANH",
+    "ABS_GRAD", "ADD", "FLOOR_DIV", "MAX", "MIN", "MOD", "MUL", "POW", "SIGMOID_GRAD", "SUB",
+    "SWITCH_GT0", "TANH_GRAD", "TRUE_DIV", "LOG_SUM_EXP", "LT", "LEQ", "EQ", "SHL", "SHR",
+    "COND_LEQ_MOV",
+    "FUSE_MUL_ADD3", "FUSE_MUL_ADD4", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_TANH",
+    "FAST_TANH", "FAST_TANH_GRAD", "ROUND", "RMULH", "ATAN2", "ERF", "ERFINV", "ERFC", "ERFCINV",
+    "H_SWISH", "H_SWISH_GRAD", "FUSE_ADD_H_SWISH", "NOT", "AND", "OR",
+    "XOR", "SILU", "SILU_GRAD", "GELU", "GELU_GRAD", "COND_LT_MOV", "NEQ", "ISNAN", "ISINF", "SINH",
+    "COSH", "ASINH", "ACOSH", "ATANH", "TAN",
+    "ASINH_GRAD", "ACOSH_GRAD", "ATANH_GRAD", "PRELU", "CLIP", "PRELU_GRAD", "SOFTPLUS",
+    "SOFTPLUS_GRAD", "RELU6", "RELU6_GRAD", "HSIGMOID", "HSIGMOID_GRAD", "LOGSIGMOID", "SQRT",
+    "SQUARE", "SIGN",
+]
+
+# Number of inputs per supported elementwise mode (forward modes only; *_GRAD modes are training-only).
+ELEMWISE_ARITY: dict[str, int] = {
+    **{m: 1 for m in ("RELU", "ABS", "ACOS", "ASIN", "CEIL", "COS", "EXP", "EXPM1", "FLOOR", "LOG",
+                      "LOG1P", "NEGATE", "SIGMOID", "SIN", "TANH", "FAST_TANH", "ROUND", "ERF",
+                      "ERFINV", "ERFC", "ERFCINV", "H_SWISH", "NOT", "SILU", "GELU", "ISNAN",
+                      "ISINF", "SINH", "COSH", "ASINH", "ACOSH", "ATANH", "TAN", "SOFTPLUS", "RELU6",
+                      "HSIGMOID", "LOGSIGMOID", "SQRT", "SQUARE", "SIGN")},
+    **{m: 2 for m in ("ADD", "FLOOR_DIV", "MAX", "MIN", "MOD", "MUL", "POW", "SUB", "SWITCH_GT0",
+                      "TRUE_DIV", "LOG_SUM_EXP", "LT", "LEQ", "EQ", "NEQ", "SHL", "SHR",
+                      "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_TANH", "FUSE_ADD_H_SWISH",
+                      "ATAN2", "AND", "OR", "XOR", "PRELU")},
+    **{m: 3 for m in ("COND_LEQ_MOV", "COND_LT_MOV", "FUSE_MUL_ADD3", "CLIP")},
+    "FUSE_MUL_ADD4": 4,
+}
+BOOL_RESULT_MODES = {"LT", "LEQ", "EQ", "NEQ", "ISNAN", "ISINF"}
+BOOL_INPUT_MODES = {"NOT", "AND", "OR", "XOR"}
+INT_ONLY_MODES = {"SHL", "SHR"}
+
+CONV_NONLINEARITIES = ("IDENTITY", "RELU", "SIGMOID", "H_SWISH")
+POOLING_MODES = ("MAX", "AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING")
+REDUCE_MODES = ("SUM", "SUM_SQR", "PRODUCT", "MIN", "MAX", "MEAN")
+RESIZE_MODES = ("NEAREST", "LINEAR")
+PADDING_MODES = ("REPLICATE", "REFLECT", "CONSTANT")
+BORDER_MODES = ("REPLICATE", "REFLECT", "REFLECT_101", "WRAP", "CONSTANT")
+
+
+class OpError(ValueError):
+    """Inputs or attributes that do not fit an operator."""
+
+
+def _broadcast(shapes: list[Shape]) -> Shape:
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise OpError(f"shapes {', '.join(str(list(s)) for s in shapes)} do not broadcast") from None
+
+
+def _norm_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise OpError(f"axis {axis} is out of range for a {ndim}-d tensor")
+    return axis % ndim
+
+
+def _conv_out(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+
+
+def infer_conv(ins: list[TypedShape], a: dict) -> list[TypedShape]:
+    (xs, xt), (ws, _) = ins[0], ins[1]
+    if len(xs) != 4 or len(ws) != 4:
+        raise OpError(f"Conv needs a 4-d input and a 4-d filter, got {list(xs)} and {list(ws)}")
+    n, c, h, w = xs
+    oc, icg, kh, kw = ws
+    g = a["group"]
+    if g < 1 or c != icg * g or oc % g:
+        raise OpError(f"Conv: input channels {c} do not fit filter {list(ws)} with {g} groups")
+    (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["pad"], a["dilation"]
+    if min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
+        raise OpError(f"Conv: bad stride {a['stride']} / pad {a['pad']} / dilation {a['dilation']}")
+    oh, ow = _conv_out(h, kh, sh, ph, dh), _conv_out(w, kw, sw, pw, dw)
+    if oh < 1 or ow < 1:
+        raise OpError(f"Conv: filter {kh}x{kw} does not fit input {h}x{w}")
+    out = (n, oc, oh, ow)
+    for extra in ins[2:]:
+        if _broadcast([out, extra[0]]) != out:
+            raise OpError(f"Conv: bias/residual {list(extra[0])} does not broadcast to {list(out)}")
+    return [(out, xt)]
+
+
+def infer_deconv(ins: list[TypedShape], a: dict) -> list[TypedShape]:
+    (xs, xt), (ws, _) = ins[0], ins[1]
+    if len(xs) != 4 or len(ws) != 4:
+        raise OpError(f"Deconv needs a 4-d input and a 4-d filter, got {list(xs)} and {list(ws)}")
+    n, c, h, w = xs
+    ic, ocg, kh, kw = ws
+    g = a["group"]
+    if c != ic or ic % g:
+        raise OpError(f"Deconv: input channels {c} do not fit filter {list(ws)} with {g} groups")
+    (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["pad"], a["dilation"]
+    oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + 1
+    ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + 1
+    if oh < 1 or ow < 1:
+        raise OpError("Deconv: output would be empty")
+    return [((n, ocg * g, oh, ow), xt)]
+
+
+def infer_elemwise(ins: list[TypedShape], a: dict) -> list[TypedShape]:
+    mode = a["mode"]
+    if mode not in ELEMWISE_ARITY:
+        raise OpError(f"Elemwise mode {mode} is not supported")
+    if len(ins) != ELEMWISE_ARITY[mode]:
+        raise OpError(f"Elemwise {mode} takes {ELEMWISE_ARITY[mode]} inputs, got {len(ins)}")
+    shape = _broadcast([s for s, _ in ins])
+    dtypes = {t for _, t in ins}
+    if len(dtypes) != 1:
+        raise OpError(f"Elemwise {mode}: inputs have different dtypes {sorted(map(str, dtypes))}")
+    dt = ins[0][1]
+    if mode in INT_ONLY_MODES and dt.kind not in "iu":
+        raise OpError(f"Elemwise {mode} needs integer inputs, got {dt}")
+    return [(shape, BOOL if mode in BOOL_RESULT_MODES else dt)]
+
+
+def infer_same(ins: list[TypedShape], a: dict) -> list[TypedShape]:
+    return [ins[0]]
+
+
+def infer_typecvt(ins, a):
+    return [(ins[0][0], np.dtype(a["dtype"]))]
+
+
+def infer_reduce(ins, a):
+    shape, dt = ins[0]
+    axes = a["axes"]
+    for ax in axes:
+        if not 0 <= ax < len(shape):
+            raise OpError(f"Reduce axis {ax} out of range for {list(shape)}")
+    out = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return [(out, dt)]
+
+
+def infer_reshape(ins, a):
+    shape, dt = ins[0]
+    new = tuple(a["shape"])
+    if int(np.prod(new, dtype=np.int64)) != int(np.prod(shape, dtype=np.int64)) or min(new, default=1) < 0:
+        raise OpError(f"Reshape: cannot reshape {list(shape)} to {list(new)}")
+    return [(new, dt)]
+
+
+def infer_broadcast(ins, a):
+    shape, dt = ins[0]
+    new = tuple(a["shape"])
+    if _broadcast([shape, new]) != new:
+        raise OpError(f"Broadcast: {list(shape)} does not broadcast to {list(new)}")
+    return [(new, dt)]
+
+
+def infer_transpose(ins, a):
+    shape, dt = ins[0]
+    perm = a["perm"]
+    if sorted(perm) != list(range(len(shape))):
+        raise OpError(f"Transpose: {perm} is not a permutation of {len(shape)} axes")
+    return [(tuple(shape[p] for p in perm), dt)]
+
+
+def infer_concat(ins, a):
+    shapes = [s for s, _ in ins]
+    nd = len(shapes[0])
+    ax = a["axis"]
+    if not 0 <= ax < nd:
+        raise OpError(f"Concat: axis {ax} out of range")
+    for s in shapes:
+        if len(s) != nd or any(s[i] != shapes[0][i] for i in range(nd) if i != ax):
+            raise OpError(f"Concat: shapes {[list(s) for s in shapes]} differ off axis {ax}")
+    if len({t for _, t in ins}) != 1:
+        raise OpError("Concat: inputs have different dtypes")
+    out = list(shapes[0])
+    out[ax] = sum(s[ax] for s in shapes)
+    return [(tuple(out), ins[0][1])]
+
+
+def slice_len(start: int, stop: int, step: int) -> int:
+    return len(range(start, stop, step))
+
+
+def infer_slice(ins, a):
+    shape, dt = ins[0]
+    starts, stops, steps = a["starts"], a["stops"], a["steps"]
+    if not len(starts) == len(stops) == len(steps) == len(shape):
+        raise OpError("Slice: starts/stops/steps must cover every axis")
+    out = []
+    for d, s, e, st in zip(shape, starts, stops, steps):
+        if st == 0:
+            raise OpError("Slice: step 0")
+        if not (0 <= s <= d and -1 <= e <= d):
+            raise OpError(f"Slice: bounds {s}:{e} out of range for size {d}")
+        n = slice_len(s, e, st)
+        out.append(n)
+    if min(out, default=1) < 1:
+        raise OpError("Slice: empty result")
+    return [(tuple(out), dt)]
+
+
+def infer_padding(ins, a):
+    shape, dt = ins[0]
+    front, back = a["front"], a["back"]
+    if len(front) != len(shape) or len(back) != len(shape):
+        raise OpError("Padding: offsets must cover every axis")
+    return [(tuple(d + f + b for d, f, b in zip(shape, front, back)), dt)]
+
+
+def infer_matmul(ins, a):
+    (sa, ta), (sb, tb) = ins
+    if len(sa) != 2 or len(sb) != 2:
+        raise OpError(f"MatMul needs 2-d inputs, got {list(sa)} and {list(sb)}")
+    m, k = (sa[1], sa[0]) if a["transA"] else sa
+    k2, n = (sb[1], sb[0]) if a["transB"] else sb
+    if k != k2:
+        raise OpError(f"MatMul: inner dimensions differ ({list(sa)} x {list(sb)})")
+    return [((m, n), ta)]
+
+
+def infer_batched_matmul(ins, a):
+    (sa, ta), (sb, tb) = ins
+    if len(sa) < 3 or len(sa) != len(sb) or sa[:-2] != sb[:-2]:
+        raise OpError(f"BatchedMatMul: batch shapes differ ({list(sa)} x {list(sb)})")
+    m, k = (sa[-1], sa[-2]) if a["transA"] else sa[-2:]
+    k2, n = (sb[-1], sb[-2]) if a["transB"] else sb[-2:]
+    if k != k2:
+        raise OpError(f"BatchedMatMul: inner dimensions differ ({list(sa)} x {list(sb)})")
+    return [(tuple(sa[:-2]) + (m, n), ta)]
+
+
+def infer_pooling(ins, a):
+    shape, dt = ins[0]
+    if len(shape) != 4:
+        raise OpError(f"Pooling needs a 4-d input, got {list(shape)}")
+    n, c, h, w = shape
+    (wh, ww), (sh, sw), (ph, pw) = a["window"], a["stride"], a["pad"]
+    if min(wh, ww, sh, sw) < 1 or ph >= wh or pw >= ww:
+        raise OpError(f"Pooling: bad window {a['window']} / stride {a['stride']} / pad {a['pad']}")
+    oh, ow = _conv_out(h, wh, sh, ph, 1), _conv_out(w, ww, sw, pw, 1)
+    if oh < 1 or ow < 1:
+        raise OpError("Pooling: window larger than the input")
+    return [((n, c, oh, ow), dt)]
+
+
+def infer_resize(ins, a):
+    shape, dt = ins[0]
+    if len(shape) != 4:
+        raise OpError("Resize needs a 4-d input")
+    oh, ow = a["size"]
+    if oh < 1 or ow < 1:
+        raise OpError("Resize: empty output size")
+    return [((shape[0], shape[1], oh, ow), dt)]
+
+
+def infer_layernorm(ins, a):
+    shape, dt = ins[0]
+    k = a["normalized_dim"]
+    if not 1 <= k <= len(shape):
+        raise OpError("LayerNorm: normalized_dim out of range")
+    norm_shape = shape[len(shape) - k:]
+    if a["affine"]:
+        if len(ins) != 3:
+            raise OpError("LayerNorm with affine=True needs weight and bias")
+        for s, _ in ins[1:]:
+            if int(np.prod(s)) != int(np.prod(norm_shape)):
+                raise OpError(f"LayerNorm: weight/bias {list(s)} do not match {list(norm_shape)}")
+    stat = tuple(shape[:len(shape) - k]) or (1,)
+    return [(shape, dt), (stat, dt), (stat, dt)]
+
+
+def infer_softmax(ins, a):
+    if not 0 <= a["axis"] < len(ins[0][0]):
+        raise OpError("Softmax: axis out of range")
+    return [ins[0]]
+
+
+def infer_arg(ins, a):
+    shape, _ = ins[0]
+    ax = a["axis"]
+    if not 0 <= ax < len(shape):
+        raise OpError("axis out of range")
+    return [(tuple(1 if i == ax else d for i, d in enumerate(shape)), I32)]
+
+
+def infer_argsort(ins, a):
+    shape, dt = ins[0]
+    if len(shape) != 2:
+        raise OpError("Argsort needs a 2-d input")
+    return [(shape, dt), (shape, I32)]
+
+
+def infer_topk(ins, a):
+    shape, dt = ins[0]
+    if len(shape) != 2:
+        raise OpError("TopK needs a 2-d input")
+    k = abs(a["k"])
+    if not 1 <= k <= shape[1]:
+        raise OpError(f"TopK: k={a['k']} out of range for {shape[1]} elements")
+    if a["mode"] == "KTH_ONLY":
+        return [((shape[0],), dt)]
+    return [((shape[0], k), dt), ((shape[0], k), I32)]
+
+
+def infer_indexing_one_hot(ins, a):
+    shape, dt = ins[0]
+    ax = a["axis"]
+    if not 0 <= ax < len(shape):
+        raise OpError("IndexingOneHot: axis out of range")
+    expect = tuple(d for i, d in enumerate(shape) if i != ax)
+    if tuple(ins[1][0]) != expect:
+        raise OpError(f"IndexingOneHot: index shape {list(ins[1][0])} should be {list(expect)}")
+    return [(tuple(1 if i == ax else d for i, d in enumerate(shape)), dt)]
+
+
+def infer_indexing_set_one_hot(ins, a):
+    return [ins[0]]
+
+
+def infer_cumsum(ins, a):
+    if not 0 <= a["axis"] < len(ins[0][0]):
+        raise OpError("Cumsum: axis out of range")
+    return [ins[0]]
+
+
+def infer_warp_perspective(ins, a):
+    shape, dt = ins[0]
+    mat = ins[1][0]
+    if len(shape) != 4 or len(mat) != 3 or mat[1:] != (3, 3):
+        raise OpError("WarpPerspective needs a 4-d input and (N,3,3) matrices")
+    oh, ow = a["size"]
+    return [((mat[0], shape[1], oh, ow), dt)]
+
+
+def infer_batchnorm(ins, a):
+    return [ins[0]]
+
+
+def infer_linspace(ins, a):
+    return [((a["num"],), F32)]
+
+
+INFER: dict[str, Callable[[list[TypedShape], dict], list[TypedShape]]] = {
+    "Conv": infer_conv,
+    "Deconv": infer_deconv,
+    "Elemwise": infer_elemwise,
+    "PowC": infer_same,
+    "TypeCvt": infer_typecvt,
+    "Reduce": infer_reduce,
+    "Reshape": infer_reshape,
+    "Broadcast": infer_broadcast,
+    "Transpose": infer_transpose,
+    "Concat": infer_concat,
+    "Slice": infer_slice,
+    "Padding": infer_padding,
+    "MatMul": infer_matmul,
+    "BatchedMatMul": infer_batched_matmul,
+    "Pooling": infer_pooling,
+    "Resize": infer_resize,
+    "LayerNorm": infer_layernorm,
+    "Softmax": infer_softmax,
+    "Argmax": infer_arg,
+    "Argmin": infer_arg,
+    "Argsort": infer_argsort,
+    "TopK": infer_topk,
+    "IndexingOneHot": infer_indexing_one_hot,
+    "IndexingSetOneHot": infer_indexing_set_one_hot,
+    "Cumsum": infer_cumsum,
+    "WarpPerspective": infer_warp_perspective,
+    "BatchNorm": infer_batchnorm,
+    "Linspace": infer_linspace,
+}
+
+OPS = tuple(INFER)
+
+
+def infer(op: str, ins: list[TypedShape], attrs: dict[str, Any]) -> list[TypedShape]:
+    try:
+        fn = INFER[op]
+    except KeyError:
+        raise OpError(f"unknown IR operator {op!r}") from None
+    return fn(ins, attrs)
+
+
+def flops(op: str, in_shapes: list[Shape], out_shapes: list[Shape], attrs: dict) -> int:
+    """2 x multiply-adds of Conv / Deconv / MatMul, the convention of the shared meta.json files."""
+    if op == "Conv":
+        oc, icg, kh, kw = in_shapes[1]
+        return 2 * int(np.prod(out_shapes[0])) * icg * kh * kw
+    if op == "Deconv":
+        ic, ocg, kh, kw = in_shapes[1]
+        return 2 * int(np.prod(in_shapes[0])) * ocg * kh * kw
+    if op == "MatMul":
+        m, n = out_shapes[0]
+        k = in_shapes[0][0] if attrs["transA"] else in_shapes[0][1]
+        return 2 * m * n * k
+    if op == "BatchedMatMul":
+        k = in_shapes[0][-2] if attrs["transA"] else in_shapes[0][-1]
+        return 2 * int(np.prod(out_shapes[0])) * k
+    return 0
