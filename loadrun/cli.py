@@ -1,0 +1,281 @@
+"""The ``loadrun`` command line: parses arguments, calls :mod:`loadrun.api`, renders the result.
+
+``loadrun [MODEL] [OPTIONS]`` is short for ``loadrun run [MODEL] [OPTIONS]``: the group inserts
+``run`` when the first argument is not a subcommand, so ``loadrun model.mge`` and
+``loadrun info model.mge`` both work. Errors a user can act on print one line on stderr and exit
+2; Ctrl-C exits 130; a failed ``--check`` exits 1 after the report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import typer
+import typer.core
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from loadrun.api import RunConfig, RunReport, jsonable, run_model
+from loadrun.errors import LoadrunError
+
+EXIT_USAGE = 2
+EXIT_CHECK_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class _DefaultRunGroup(typer.core.TyperGroup):
+    """A group whose default command is ``run``, with one-line errors and clean Ctrl-C."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        prog = prog_name or "loadrun"
+        try:
+            code = super().main(args, prog, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as e:  # click's usage errors and bad parameter values
+            ctx = getattr(e, "ctx", None)
+            _error(prog, f"{e.format_message()} (see '{ctx.command_path if ctx else prog} --help')")
+            code = e.exit_code
+        except (typer.Abort, KeyboardInterrupt):
+            code = EXIT_INTERRUPTED
+        except LoadrunError as e:
+            _error(prog, str(e))
+            code = e.exit_code
+        except OSError as e:
+            _error(prog, f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
+            code = EXIT_USAGE
+        code = code if isinstance(code, int) else 0
+        if code == EXIT_INTERRUPTED:  # click itself turns Ctrl-C into Exit(130), silently
+            _error(prog, "interrupted")
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _error(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+app = typer.Typer(
+    cls=_DefaultRunGroup,
+    name="loadrun",
+    help="Load and run MegEngine .mge models with the native runtime, and measure them honestly."
+         "\n\n`loadrun [MODEL] [OPTIONS]` is short for `loadrun run [MODEL] [OPTIONS]`.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.command("run")
+def run_command(
+    model: Optional[Path] = typer.Argument(
+        None, show_default=False, metavar="MODEL",
+        help="The .mge model to run; without it, the embedded demo model."),
+    inputs: list[str] = typer.Option(
+        [], "--input", "-i", metavar="[NAME=]FILE.npy",
+        help="An input tensor from a .npy file, by name or in model order (repeatable). "
+             "Inputs not given get seeded random data."),
+    save_outputs: Optional[Path] = typer.Option(
+        None, "--save-outputs", metavar="FILE.npz",
+        help="Write the outputs to an .npz file, keyed by output name in model order."),
+    warmup: int = typer.Option(RunConfig.warmup, "--warmup", help="Untimed runs before timing."),
+    iters: int = typer.Option(RunConfig.iters, "--iters", help="Timed runs, at least."),
+    min_time: float = typer.Option(RunConfig.min_time, "--min-time", metavar="SECONDS",
+                                   help="Seconds of timed runs, at least."),
+    threads: int = typer.Option(RunConfig.threads, "--threads", "-t",
+                                help="Threads the runtime uses."),
+    check: bool = typer.Option(False, "--check",
+                               help="Compare the outputs with the reference executor "
+                                    "(exit 1 when they differ beyond tolerance)."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="Print only the JSON report on stdout."),
+) -> None:
+    """Run MODEL and print its latency: median with 95% CI, percentiles, load, first run."""
+    config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time)
+    stderr = Console(stderr=True)
+    with _progress(stderr) as progress:
+        report = run_model(model, inputs, config, check=check, save_outputs=save_outputs,
+                           progress=progress)
+    if as_json:
+        print(report.to_json(), flush=True)
+    else:
+        render_report(report, Console(highlight=False))
+    if report.latency.noise.noisy:
+        stderr.print(f"[yellow]warning:[/] noisy measurement: {report.latency.noise.reason}",
+                     highlight=False, soft_wrap=True)
+    if report.check is not None and not report.check.passed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command("info")
+def info_command(
+    model: Path = typer.Argument(..., show_default=False, metavar="MODEL",
+                                 help="The .mge model to describe."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe MODEL without running it: inputs, outputs, operators, parameters, FLOPs."""
+    from loadrun.formats import describe
+
+    info = jsonable(describe(model))
+    if as_json:
+        print(json.dumps(info, indent=2, allow_nan=False))
+    else:
+        render_info(info, Console(highlight=False))
+
+
+class _ProgressBar:
+    """``api.Progress`` drawn with rich on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, console: Console):
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), console=console, transient=True)
+        self._task = None
+        self._phase = None
+
+    def __enter__(self) -> "_ProgressBar":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        if phase != self._phase:  # a fresh task per phase: counts do not leak between phases
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(phase, total=total)
+            self._phase = phase
+        self._progress.update(self._task, completed=done, total=total)
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _progress(console: Console):
+    return _ProgressBar(console) if console.is_terminal else _NoProgress()
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def format_ms(ms: float) -> str:
+    """A duration with a unit that keeps 3-4 significant digits."""
+    if ms >= 1000:
+        return f"{ms / 1000:.3f} s"
+    if ms >= 1:
+        return f"{ms:.3f} ms"
+    return f"{ms * 1000:.2f} µs"
+
+
+def _mib(n_bytes: float) -> str:
+    return f"{n_bytes / (1 << 20):.1f} MiB"
+
+
+def _tensor(t: dict) -> str:
+    return f"{t['name']}: {t['dtype']}{t['shape']}"
+
+
+def report_rows(doc: dict) -> list[tuple[str, str]]:
+    """The summary of a run JSON document as (label, value) rows, shared by table and text."""
+    lat = doc["latency_ms"]
+    opts = doc["options"]
+    rows = [
+        ("model", f"{doc['model']['path']} (sha256 {doc['model']['sha256'][:12]})"),
+        ("inputs", "; ".join(f"{_tensor(t)} from {t['source']}" for t in doc["inputs"])),
+        ("outputs", "; ".join(_tensor(t) for t in doc["outputs"])),
+        ("threads", str(opts["threads"])),
+        ("load", format_ms(doc["load_ms"])),
+        ("first run", format_ms(doc["first_run_ms"])),
+        ("median", f"{format_ms(lat['median'])}  (95% CI {format_ms(lat['ci95_low'])} – "
+                   f"{format_ms(lat['ci95_high'])})"),
+        ("p90 / p99", f"{format_ms(lat['p90'])} / {format_ms(lat['p99'])}"),
+        ("min / max", f"{format_ms(lat['min'])} / {format_ms(lat['max'])}"),
+        ("mean ± stddev", f"{format_ms(lat['mean'])} ± {format_ms(lat['stddev'])}"),
+        ("cv", f"{lat['cv']:.1%} (robust {lat['robust_cv']:.1%})"),
+        ("runs", f"{doc['iters']} timed in {doc['total_time_s']:.2f} s "
+                 f"(after {opts['warmup']} warm-up)"),
+        ("peak RSS", f"{doc['peak_rss_mb']:.1f} MiB (whole process)"),
+    ]
+    runtime = doc.get("runtime") or {}
+    memory = [f"{label} {_mib(runtime[key])}" for key, label in
+              (("arena_bytes", "arena"), ("weight_bytes", "weights")) if key in runtime]
+    if memory:
+        rows.append(("runtime memory", ", ".join(memory)))
+    if doc["noisy"]:
+        rows.append(("noise", f"NOISY: {doc['noise_reason']}"))
+    if "check" in doc:
+        check = doc["check"]
+        for out in check["outputs"]:
+            verdict = "pass" if out["passed"] else f"FAIL: {out['problem']}"
+            if out["max_abs_error"] is None:
+                rows.append((f"check {out['name']}", verdict))
+            else:
+                rows.append((f"check {out['name']}",
+                             f"{verdict} (max abs {out['max_abs_error']:.3g}, max rel "
+                             f"{out['max_rel_error']:.3g}, tolerance {out['tolerance']:.3g})"))
+    if doc.get("saved_outputs"):
+        rows.append(("outputs saved", doc["saved_outputs"]))
+    return rows
+
+
+def _render_rows(title: str, rows: list[tuple[str, str]], console: Console) -> None:
+    if console.is_terminal:
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in rows:
+            style = "red" if value.startswith(("FAIL", "NOISY")) else None
+            table.add_row(label, value, style=style)
+        console.print(table)
+    else:
+        width = max(len(label) for label, _ in rows)
+        console.print(title, markup=False)
+        for label, value in rows:
+            console.print(f"  {label:<{width}}  {value}", markup=False, soft_wrap=True)
+
+
+def render_report(report: RunReport, console: Console) -> None:
+    doc = report.to_dict()
+    _render_rows(f"loadrun {Path(doc['model']['path']).name}", report_rows(doc), console)
+
+
+def info_rows(info: dict) -> list[tuple[str, str]]:
+    rows = [("path", str(info.get("path"))),
+            ("container", str(info.get("container"))),
+            ("MegEngine version", str(info.get("mge_version"))),
+            ("model version", str(info.get("model_version")))]
+    rows += [("input", _tensor(t)) for t in info.get("inputs", [])]
+    rows += [("output", _tensor(t)) for t in info.get("outputs", [])]
+    rows += [("parameters", f"{info.get('params', 0):,} ({_mib(info.get('param_bytes', 0))})"),
+             ("FLOPs", f"{info.get('flops', 0):,}"),
+             ("file", f"{info.get('file_bytes', 0):,} bytes")]
+    for key, label in (("mge_operators", "MegEngine operators"), ("ir_operators", "IR operators")):
+        ops = info.get(key) or {}
+        rows.append((label, ", ".join(f"{name}×{count}" for name, count in ops.items())))
+    return rows
+
+
+def render_info(info: dict, console: Console) -> None:
+    _render_rows(f"loadrun info {Path(str(info.get('path'))).name}", info_rows(info), console)
+
+
+def main() -> None:
+    app(prog_name="loadrun")
+
+
+if __name__ == "__main__":
+    main()
