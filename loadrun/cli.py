@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from loadrun.api import RunConfig, RunReport, jsonable, run_model
+from loadrun.bench import DEFAULT_ITERS, DEFAULT_MIN_TIME, DEFAULT_WARMUP
 from loadrun.errors import LoadrunError
 
 EXIT_USAGE = 2
@@ -130,6 +132,168 @@ def info_command(
         print(json.dumps(info, indent=2, allow_nan=False))
     else:
         render_info(info, Console(highlight=False))
+
+
+@app.command("bench")
+def bench_command(
+    paths: list[Path] = typer.Argument(
+        None, show_default=False, metavar="PATH...",
+        help="Model files, or directories searched for *.mge (models/<name>/model.mge is named "
+             "<name>)."),
+    profiles: Optional[Path] = typer.Option(
+        None, "--profiles", metavar="DIR",
+        help="Also run each model with its profile DIR/<model>/<device>.json, when it matches."),
+    threads: str = typer.Option("1", "--threads", "-t", metavar="LIST",
+                                help="Thread counts, comma-separated: one config each."),
+    warmup: int = typer.Option(DEFAULT_WARMUP, "--warmup", help="Untimed runs before timing."),
+    iters: int = typer.Option(DEFAULT_ITERS, "--iters", help="Timed runs per config, at least."),
+    min_time: float = typer.Option(DEFAULT_MIN_TIME, "--min-time", metavar="SECONDS",
+                                   help="Seconds of timed runs per config, at least."),
+    fmt: str = typer.Option("table", "--format", "-f", metavar="table|markdown|json|csv",
+                            help="Output format."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
+                                       help="Write the output to FILE (atomically), not stdout."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE",
+                                        help="Also write a self-contained HTML report with plots."),
+    from_json: Optional[Path] = typer.Option(
+        None, "--from", metavar="BENCH.json",
+        help="Render an earlier --format json result instead of running models."),
+) -> None:
+    """Benchmark models in each configuration and print one table (CI performance tables)."""
+    from loadrun.bench import BenchError, BenchSettings, parse_threads, read_bench, run_bench
+
+    if fmt not in BENCH_FORMATS:
+        raise BenchError(f"--format {fmt!r}: choose one of {', '.join(BENCH_FORMATS)}")
+    stderr = Console(stderr=True, highlight=False)
+    if from_json is not None:
+        if paths:
+            raise BenchError("give either model PATHs or --from BENCH.json, not both")
+        doc = read_bench(from_json)
+    else:
+        if not paths:
+            raise BenchError("no PATH given: name model files or directories to benchmark")
+        settings = BenchSettings(threads=parse_threads(threads), warmup=warmup, iters=iters,
+                                 min_time=min_time, profiles=profiles)
+        with _bench_progress(stderr) as progress:
+            doc = run_bench(paths, settings, progress=progress,
+                            warn=lambda m: stderr.print(f"[yellow]warning:[/] {m}", soft_wrap=True))
+    _emit(render_bench(doc, fmt, out is None and sys.stdout.isatty()), out)
+    if html is not None:
+        from loadrun.report.html import bench_html
+
+        _write_atomically(html, bench_html(doc))
+
+
+@app.command("compare")
+def compare_command(
+    base: Path = typer.Argument(..., show_default=False, metavar="BASE.json",
+                                help="The baseline bench result (loadrun bench --format json)."),
+    new: Path = typer.Argument(..., show_default=False, metavar="NEW.json",
+                               help="The bench result to judge."),
+    threshold: str = typer.Option("5%", "--threshold", metavar="PERCENT",
+                                  help="Smallest change of the median that counts, e.g. 5% or 0.05."),
+    alpha: float = typer.Option(0.01, "--alpha",
+                                help="Significance level of the Mann-Whitney U test."),
+    fmt: str = typer.Option("markdown", "--format", "-f", metavar="markdown|json",
+                            help="Output format."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE",
+                                        help="Also write a self-contained HTML report with plots."),
+) -> None:
+    """Compare two bench results: exit 1 on a significant regression beyond the threshold."""
+    from loadrun.report.compare import CompareInputError, compare, load_bench, parse_threshold
+
+    if fmt not in ("markdown", "json"):
+        raise CompareInputError(f"--format {fmt!r}: choose markdown or json")
+    if not 0 < alpha < 1:
+        raise CompareInputError(f"--alpha {alpha:g}: must be between 0 and 1, e.g. 0.01")
+    limit = parse_threshold(threshold)
+    base_entries, new_entries = load_bench(base), load_bench(new)
+    result = compare(base_entries, new_entries, threshold=limit, alpha=alpha)
+    if fmt == "json":
+        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False), flush=True)
+    else:
+        print(result.to_markdown(), end="", flush=True)
+    if html is not None:
+        from loadrun.report.html import compare_html
+
+        _write_atomically(html, compare_html(result, base_entries, new_entries, base.name, new.name))
+    raise typer.Exit(result.exit_code())
+
+
+BENCH_FORMATS = ("table", "markdown", "json", "csv")
+
+
+def render_bench(doc: dict, fmt: str, terminal: bool) -> str:
+    """The bench document in one of ``BENCH_FORMATS``; a rich table on a terminal, else text."""
+    from loadrun.bench import to_json
+    from loadrun.report import table
+
+    if fmt == "json":
+        return to_json(doc)
+    if fmt == "csv":
+        return table.to_csv(doc)
+    if fmt == "markdown":
+        return table.to_markdown(doc)
+    console = Console(highlight=False, width=None if terminal else 250, record=True,
+                      file=io.StringIO(), force_terminal=terminal)
+    console.print(table.to_rich(doc))
+    return "\n".join(line.rstrip() for line in console.export_text(styles=terminal).splitlines()) + "\n"
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        _write_atomically(out, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    from loadrun.profile import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode())
+
+
+class _BenchProgressBar:
+    """``bench.BenchProgress`` as one rich bar over all configurations."""
+
+    def __init__(self, console: Console):
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), console=console, transient=True)
+        self._task = None
+
+    def __enter__(self) -> "_BenchProgressBar":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if self._task is None:
+            self._task = self._progress.add_task(label, total=total)
+        self._progress.update(self._task, completed=done, total=total, description=label)
+
+
+class _BenchProgressLines:
+    """``bench.BenchProgress`` as one line per configuration (CI logs are not terminals)."""
+
+    def __init__(self, console: Console):
+        self._console = console
+
+    def __enter__(self) -> "_BenchProgressLines":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if done < total:
+            self._console.print(f"bench [{done + 1}/{total}] {label}", markup=False)
+
+
+def _bench_progress(console: Console):
+    return _BenchProgressBar(console) if console.is_terminal else _BenchProgressLines(console)
 
 
 class _ProgressBar:

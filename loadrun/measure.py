@@ -194,6 +194,25 @@ def chunk_size(remaining: int, estimate_ns: float, target_ns: float = CHUNK_TARG
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (Python, numpy and the native runtime)."""
+    """Peak resident set size of this process (Python, numpy and the native runtime) since it
+    started, or since the last successful :func:`reset_peak_rss`."""
+    try:  # Linux: the high-water mark itself, which reset_peak_rss can lower
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes, Linux: KiB
+
+
+def reset_peak_rss() -> bool:
+    """Lower the peak RSS to the current RSS (Linux ``/proc/self/clear_refs``), so that one
+    process can measure several models in turn; False where the platform cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
