@@ -1,0 +1,131 @@
+/* elemwise_modes.h: MegEngine's ElemwiseMode numbering (loadrun/ir/ops.py ELEMWISE_MODES). */
+#ifndef LR_ELEMWISE_MODES_H
+#define LR_ELEMWISE_MODES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum lr_elemwise_mode {
+    LR_EW_RELU = 0,
+    LR_EW_ABS = 1,
+    LR_EW_ACOS = 2,
+    LR_EW_ASIN = 3,
+    LR_EW_CEIL = 4,
+    LR_EW_COS = 5,
+    LR_EW_EXP = 6,
+    LR_EW_EXPM1 = 7,
+    LR_EW_FLOOR = 8,
+    LR_EW_LOG = 9,
+    LR_EW_LOG1P = 10,
+    LR_EW_NEGATE = 11,
+    LR_EW_SIGMOID = 12,
+    LR_EW_SIN = 13,
+    LR_EW_TANH = 14,
+    LR_EW_ABS_GRAD = 15,
+    LR_EW_ADD = 16,
+    LR_EW_FLOOR_DIV = 17,
+    LR_EW_MAX = 18,
+    LR_EW_MIN = 19,
+    LR_EW_MOD = 20,
+    LR_EW_MUL = 21,
+    LR_EW_POW = 22,
+    LR_EW_SIGMOID_GRAD = 23,
+    LR_EW_SUB = 24,
+    LR_EW_SWITCH_GT0 = 25,
+    LR_EW_TANH_GRAD = 26,
+    LR_EW_TRUE_DIV = 27,
+    LR_EW_LOG_SUM_EXP = 28,
+    LR_EW_LT = 29,
+    LR_EW_LEQ = 30,
+    LR_EW_EQ = 31,
+    LR_EW_SHL = 32,
+    LR_EW_SHR = 33,
+    LR_EW_COND_LEQ_MOV = 34,
+    LR_EW_FUSE_MUL_ADD3 = 35,
+    LR_EW_FUSE_MUL_ADD4 = 36,
+    LR_EW_FUSE_ADD_RELU = 37,
+    LR_EW_FUSE_ADD_SIGMOID = 38,
+    LR_EW_FUSE_ADD_TANH = 39,
+    LR_EW_FAST_TANH = 40,
+    LR_EW_FAST_TANH_GRAD = 41,
+    LR_EW_ROUND = 42,
+    LR_EW_RMULH = 43,
+    LR_EW_ATAN2 = 44,
+    LR_EW_ERF = 45,
+    LR_EW_ERFINV = 46,
+    LR_EW_ERFC = 47,
+    LR_EW_ERFCINV = 48,
+    LR_EW_H_SWISH = 49,
+    LR_EW_H_SWISH_GRAD = 50,
+    LR_EW_FUSE_ADD_H_SWISH = 51,
+    LR_EW_NOT = 52,
+    LR_EW_AND = 53,
+    LR_EW_OR = 54,
+    LR_EW_XOR = 55,
+    LR_EW_SILU = 56,
+    LR_EW_SILU_GRAD = 57,
+    LR_EW_GELU = 58,
+    LR_EW_GELU_GRAD = 59,
+    LR_EW_COND_LT_MOV = 60,
+    LR_EW_NEQ = 61,
+    LR_EW_ISNAN = 62,
+    LR_EW_ISINF = 63,
+    LR_EW_SINH = 64,
+    LR_EW_COSH = 65,
+    LR_EW_ASINH = 66,
+    LR_EW_ACOSH = 67,
+    LR_EW_ATANH = 68,
+    LR_EW_TAN = 69,
+    LR_EW_ASINH_GRAD = 70,
+    LR_EW_ACOSH_GRAD = 71,
+    LR_EW_ATANH_GRAD = 72,
+    LR_EW_PRELU = 73,
+    LR_EW_CLIP = 74,
+    LR_EW_PRELU_GRAD = 75,
+    LR_EW_SOFTPLUS = 76,
+    LR_EW_SOFTPLUS_GRAD = 77,
+    LR_EW_RELU6 = 78,
+    LR_EW_RELU6_GRAD = 79,
+    LR_EW_HSIGMOID = 80,
+    LR_EW_HSIGMOID_GRAD = 81,
+    LR_EW_LOGSIGMOID = 82,
+    LR_EW_SQRT = 83,
+    LR_EW_SQUARE = 84,
+    LR_EW_SIGN = 85,
+    LR_EW_COUNT = 86
+};
+
+/* inputs per mode; 0 = not supported (training-only *_GRAD, RMULH) */
+static const uint8_t lr_elemwise_arity_table[LR_EW_COUNT] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2,
+    2, 2, 2, 0, 2, 2, 0, 2, 2, 2, 2, 2, 2, 2, 3, 3, 4, 2, 2, 2,
+    1, 0, 1, 0, 2, 1, 1, 1, 1, 1, 0, 2, 1, 2, 2, 2, 1, 0, 1, 0,
+    3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 3, 0, 1, 0, 1, 0,
+    1, 0, 1, 1, 1, 1,
+};
+static const char *const lr_elemwise_names[LR_EW_COUNT] = {
+    "RELU", "ABS", "ACOS", "ASIN", "CEIL", "COS",
+    "EXP", "EXPM1", "FLOOR", "LOG", "LOG1P", "NEGATE",
+    "SIGMOID", "SIN", "TANH", "ABS_GRAD", "ADD", "FLOOR_DIV",
+    "MAX", "MIN", "MOD", "MUL", "POW", "SIGMOID_GRAD",
+    "SUB", "SWITCH_GT0", "TANH_GRAD", "TRUE_DIV", "LOG_SUM_EXP", "LT",
+    "LEQ", "EQ", "SHL", "SHR", "COND_LEQ_MOV", "FUSE_MUL_ADD3",
+    "FUSE_MUL_ADD4", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_TANH", "FAST_TANH", "FAST_TANH_GRAD",
+    "ROUND", "RMULH", "ATAN2", "ERF", "ERFINV", "ERFC",
+    "ERFCINV", "H_SWISH", "H_SWISH_GRAD", "FUSE_ADD_H_SWISH", "NOT", "AND",
+    "OR", "XOR", "SILU", "SILU_GRAD", "GELU", "GELU_GRAD",
+    "COND_LT_MOV", "NEQ", "ISNAN", "ISINF", "SINH", "COSH",
+    "ASINH", "ACOSH", "ATANH", "TAN", "ASINH_GRAD", "ACOSH_GRAD",
+    "ATANH_GRAD", "PRELU", "CLIP", "PRELU_GRAD", "SOFTPLUS", "SOFTPLUS_GRAD",
+    "RELU6", "RELU6_GRAD", "HSIGMOID", "HSIGMOID_GRAD", "LOGSIGMOID", "SQRT",
+    "SQUARE", "SIGN",
+};
+
+static inline int lr_elemwise_arity(int64_t mode) { return mode >= 0 && mode < LR_EW_COUNT ? lr_elemwise_arity_table[mode] : 0; }
+static inline const char *lr_elemwise_mode_name(int mode) { return mode >= 0 && mode < LR_EW_COUNT ? lr_elemwise_names[mode] : "?"; }
+static inline bool lr_elemwise_bool_result(int m) {
+    return m == LR_EW_LT || m == LR_EW_LEQ || m == LR_EW_EQ || m == LR_EW_NEQ || m == LR_EW_ISNAN || m == LR_EW_ISINF;
+}
+static inline bool lr_elemwise_int_only(int m) { return m == LR_EW_SHL || m == LR_EW_SHR; }
+
+#endif

@@ -1,0 +1,146 @@
+/* model.h: the in-memory model every part of the core and the kernels share (not public). */
+#ifndef LR_MODEL_H
+#define LR_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loadrun.h"
+#include "thread_pool.h"
+
+/* Largest tensor the loader accepts; the fuzz build lowers it so hostile shapes stay cheap. */
+#ifndef LR_MAX_TENSOR_BYTES
+#define LR_MAX_TENSOR_BYTES ((uint64_t)1 << 36)
+#endif
+
+enum lr_kind { LR_KIND_INPUT = 0, LR_KIND_CONST = 1, LR_KIND_ACTIVATION = 2, LR_KIND_OUTPUT = 3 };
+
+enum lr_op {
+    LR_OP_CONV, LR_OP_DECONV, LR_OP_ELEMWISE, LR_OP_POWC, LR_OP_TYPECVT, LR_OP_REDUCE, LR_OP_RESHAPE,
+    LR_OP_BROADCAST, LR_OP_TRANSPOSE, LR_OP_CONCAT, LR_OP_SLICE, LR_OP_PADDING, LR_OP_MATMUL,
+    LR_OP_BATCHED_MATMUL, LR_OP_POOLING, LR_OP_RESIZE, LR_OP_LAYERNORM, LR_OP_SOFTMAX, LR_OP_ARGMAX,
+    LR_OP_ARGMIN, LR_OP_ARGSORT, LR_OP_TOPK, LR_OP_INDEXING_ONE_HOT, LR_OP_INDEXING_SET_ONE_HOT,
+    LR_OP_CUMSUM, LR_OP_WARP_PERSPECTIVE, LR_OP_BATCHNORM, LR_OP_LINSPACE, LR_OP_COUNT
+};
+
+/* Where a tensor's bytes live once the plan is bound. */
+enum lr_storage { LR_STORE_CONST, LR_STORE_IO, LR_STORE_ARENA };
+
+typedef struct lr_tensor {
+    char *name;
+    lr_dtype dtype;
+    int kind;
+    int ndim;
+    int64_t dims[LR_MAX_NDIM];
+    int64_t numel;
+    size_t nbytes;
+    const void *const_data; /* LR_KIND_CONST: in the (mapped) file */
+    int producer;           /* node index, -1 for inputs/consts */
+    int last_use;           /* last node index reading it (planning) */
+    int root;               /* tensor whose storage this one uses (itself unless aliased) */
+    int storage;            /* enum lr_storage of the root */
+    size_t arena_offset;    /* LR_STORE_ARENA roots */
+    void *io_buffer;        /* LR_STORE_IO roots: owned buffer */
+    void *data;             /* bound pointer */
+} lr_tensor;
+
+struct lr_algo;
+
+typedef struct lr_node {
+    int op;
+    char *name;
+    int n_in, n_out;
+    const int *in, *out;
+    int n_ints, n_floats;
+    const int64_t *ints;
+    const double *floats;
+    const struct lr_algo *algo;
+    void *packed;        /* weight preprocess result owned by the node */
+    size_t packed_bytes;
+    bool alias;          /* output 0 shares input 0's storage and no kernel runs */
+} lr_node;
+
+struct lr_model {
+    uint8_t *file;       /* the compiled bytes (mmap or an owned aligned copy) */
+    size_t file_bytes;
+    bool file_mapped;
+    int n_tensors, n_nodes, n_inputs, n_outputs;
+    lr_tensor *tensors;
+    lr_node *nodes;
+    int *inputs, *outputs;
+    int *ids;
+    int64_t *ints;
+    double *floats;
+    uint8_t *arena;
+    size_t arena_bytes, arena_lower_bound;
+    void *workspace;
+    size_t workspace_bytes;
+    lr_thread_pool *pool;
+    int threads;
+    size_t weight_bytes, packed_bytes, io_bytes;
+    int kernels;
+    int64_t load_ns, first_run_ns, last_run_ns;
+    lr_status run_status;
+};
+
+/* What a kernel gets at run time. */
+typedef struct lr_run_ctx {
+    lr_model *model;
+    lr_thread_pool *pool;
+    int threads;
+    void *workspace;        /* workspace_bytes of the chosen algorithm, 64-byte aligned */
+} lr_run_ctx;
+
+/* An algorithm of an operator: XNNPACK's create (prepare) / setup / run split, ncnn's fallback order. */
+typedef struct lr_algo {
+    const char *name;
+    int op;
+    bool (*usable)(const lr_model *m, const lr_node *n);
+    size_t (*workspace)(const lr_model *m, const lr_node *n, int threads); /* NULL: none */
+    lr_status (*prepare)(lr_model *m, lr_node *n);                         /* NULL: nothing to pack */
+    lr_status (*run)(const lr_run_ctx *ctx, const lr_node *n);
+    unsigned inplace_inputs; /* bit k: output 0 may overwrite input k (same shape) when it dies at this node */
+} lr_algo;
+
+/* error.c */
+lr_status lr_fail(lr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t lr_now_ns(void);
+
+/* dtype.c */
+size_t lr_dtype_size(lr_dtype t);
+const char *lr_dtype_name(lr_dtype t);
+bool lr_dtype_is_float(lr_dtype t);
+float lr_half_to_float(uint16_t h);
+uint16_t lr_float_to_half(float f);
+double lr_load_f64(const void *p, lr_dtype t, int64_t i);
+void lr_store_f64(void *p, lr_dtype t, int64_t i, double v);
+int64_t lr_load_i64(const void *p, lr_dtype t, int64_t i);
+void lr_store_i64(void *p, lr_dtype t, int64_t i, int64_t v);
+
+/* op_check.c: operator semantics, re-checked on hostile bytes */
+const char *lr_op_name(int op);
+lr_status lr_check_node(const lr_model *m, const lr_node *n, int index);
+
+/* algo_registry.c */
+const lr_algo *lr_algo_choose(const lr_model *m, const lr_node *n);
+
+/* memory_plan.c */
+lr_status lr_plan_memory(lr_model *m);
+
+/* executor.c */
+void *lr_alloc64(size_t bytes);
+void lr_free64(void *p);
+lr_status lr_prepare_model(lr_model *m);
+lr_status lr_run_graph(lr_model *m);
+
+/* loader.c */
+lr_status lr_parse_model(lr_model *m);
+void lr_model_release(lr_model *m);
+
+static inline lr_tensor *lr_in(const lr_run_ctx *c, const lr_node *n, int i) { return &c->model->tensors[n->in[i]]; }
+static inline lr_tensor *lr_out(const lr_run_ctx *c, const lr_node *n, int i) { return &c->model->tensors[n->out[i]]; }
+static inline const lr_tensor *lr_min(const lr_model *m, const lr_node *n, int i) { return &m->tensors[n->in[i]]; }
+static inline const lr_tensor *lr_mout(const lr_model *m, const lr_node *n, int i) { return &m->tensors[n->out[i]]; }
+
+#endif

@@ -1,0 +1,368 @@
+/* op_check.c: operator semantics (docs/ir.md) re-checked in C on untrusted bytes.
+ *
+ * Every node's input count, dtypes, attribute counts and ranges are checked and its output shapes
+ * re-inferred and compared with the declared ones, so kernels can trust every size they read.
+ */
+#include <string.h>
+
+#include "elemwise_modes.h"
+#include "model.h"
+
+#define ATTR_MAX ((int64_t)1 << 20) /* strides, pads, dilations, windows */
+
+static const char *op_names[LR_OP_COUNT] = {
+    "Conv", "Deconv", "Elemwise", "PowC", "TypeCvt", "Reduce", "Reshape", "Broadcast", "Transpose", "Concat",
+    "Slice", "Padding", "MatMul", "BatchedMatMul", "Pooling", "Resize", "LayerNorm", "Softmax", "Argmax",
+    "Argmin", "Argsort", "TopK", "IndexingOneHot", "IndexingSetOneHot", "Cumsum", "WarpPerspective",
+    "BatchNorm", "Linspace"};
+
+const char *lr_op_name(int op) { return op >= 0 && op < LR_OP_COUNT ? op_names[op] : "?"; }
+
+typedef struct chk {
+    const lr_model *m;
+    const lr_node *n;
+    int index;
+} chk;
+
+#define BAD(...) lr_fail(LR_ERR_FORMAT, __VA_ARGS__)
+#define PFX "node %d (%s): "
+#define ARGS c->index, lr_op_name(c->n->op)
+
+static const lr_tensor *IN(const chk *c, int i) { return &c->m->tensors[c->n->in[i]]; }
+static const lr_tensor *OUT(const chk *c, int i) { return &c->m->tensors[c->n->out[i]]; }
+
+static lr_status counts(const chk *c, int in_lo, int in_hi, int n_out, int n_ints, int n_floats) {
+    const lr_node *n = c->n;
+    if (n->n_in < in_lo || n->n_in > in_hi) return BAD(PFX "takes %d..%d inputs, has %d", ARGS, in_lo, in_hi, n->n_in);
+    if (n_out >= 0 && n->n_out != n_out) return BAD(PFX "has %d outputs, expected %d", ARGS, n->n_out, n_out);
+    if (n_ints >= 0 && n->n_ints != n_ints) return BAD(PFX "has %d int attributes, expected %d", ARGS, n->n_ints, n_ints);
+    if (n_floats >= 0 && n->n_floats != n_floats)
+        return BAD(PFX "has %d float attributes, expected %d", ARGS, n->n_floats, n_floats);
+    return LR_OK;
+}
+
+static lr_status want_out(const chk *c, int i, lr_dtype dt, int ndim, const int64_t *dims) {
+    const lr_tensor *o = OUT(c, i);
+    if (o->dtype != dt) return BAD(PFX "output %d is %s, expected %s", ARGS, i, lr_dtype_name(o->dtype), lr_dtype_name(dt));
+    if (o->ndim != ndim) return BAD(PFX "output %d has %d dims, expected %d", ARGS, i, o->ndim, ndim);
+    for (int d = 0; d < ndim; ++d)
+        if (o->dims[d] != dims[d])
+            return BAD(PFX "output %d dim %d is %lld, expected %lld", ARGS, i, d, (long long)o->dims[d], (long long)dims[d]);
+    return LR_OK;
+}
+
+static lr_status want_same(const chk *c, int out, const lr_tensor *t) { return want_out(c, out, t->dtype, t->ndim, t->dims); }
+
+static lr_status float32_only(const chk *c, int n_in) {
+    for (int i = 0; i < n_in && i < c->n->n_in; ++i)
+        if (IN(c, i)->dtype != LR_FLOAT32)
+            return lr_fail(LR_ERR_UNSUPPORTED, PFX "input %d is %s; only float32 is supported", ARGS, i,
+                           lr_dtype_name(IN(c, i)->dtype));
+    return LR_OK;
+}
+
+static bool in_range(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; }
+
+/* numpy broadcasting of `t` onto (ndim, dims): right-aligned, each dim equal or 1. */
+static bool broadcasts_to(const lr_tensor *t, int ndim, const int64_t *dims) {
+    if (t->ndim > ndim) return false;
+    for (int i = 0; i < t->ndim; ++i) {
+        int64_t d = t->dims[t->ndim - 1 - i], o = dims[ndim - 1 - i];
+        if (d != 1 && d != o) return false;
+    }
+    return true;
+}
+
+#define TRY(x) do { lr_status s_ = (x); if (s_ != LR_OK) return s_; } while (0)
+
+static int64_t floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static lr_status check_conv(const chk *c, bool deconv) {
+    TRY(counts(c, 2, deconv ? 2 : 4, 1, deconv ? 8 : 9, 0));
+    TRY(float32_only(c, c->n->n_in));
+    const lr_tensor *x = IN(c, 0), *w = IN(c, 1);
+    if (x->ndim != 4 || w->ndim != 4) return BAD(PFX "needs a 4-d input and a 4-d filter", ARGS);
+    const int64_t *a = c->n->ints;
+    int64_t sh = a[0], sw = a[1], ph = a[2], pw = a[3], dh = a[4], dw = a[5], g = a[6];
+    if (!in_range(sh, 1, ATTR_MAX) || !in_range(sw, 1, ATTR_MAX) || !in_range(dh, 1, ATTR_MAX) ||
+        !in_range(dw, 1, ATTR_MAX) || !in_range(ph, 0, ATTR_MAX) || !in_range(pw, 0, ATTR_MAX) || !in_range(g, 1, 1 << 30) ||
+        !in_range(a[7], 0, 1) || (!deconv && !in_range(a[8], 0, 3)))
+        return BAD(PFX "bad stride/pad/dilation/group/flip/nonlinearity attributes", ARGS);
+    int64_t n = x->dims[0], ch = x->dims[1], h = x->dims[2], wd = x->dims[3];
+    int64_t kh = w->dims[2], kw = w->dims[3], oc, oh, ow;
+    if (!deconv) {
+        oc = w->dims[0];
+        if (ch != w->dims[1] * g || oc % g) return BAD(PFX "input channels %lld do not fit the filter with %lld groups", ARGS, (long long)ch, (long long)g);
+        oh = floordiv(h + 2 * ph - dh * (kh - 1) - 1, sh) + 1;
+        ow = floordiv(wd + 2 * pw - dw * (kw - 1) - 1, sw) + 1;
+    } else {
+        if (ch != w->dims[0] || ch % g) return BAD(PFX "input channels %lld do not fit the filter with %lld groups", ARGS, (long long)ch, (long long)g);
+        oc = w->dims[1] * g;
+        oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + 1;
+        ow = (wd - 1) * sw - 2 * pw + dw * (kw - 1) + 1;
+    }
+    if (oh < 1 || ow < 1) return BAD(PFX "the filter does not fit the input", ARGS);
+    int64_t out[4] = {n, oc, oh, ow};
+    for (int i = 2; i < c->n->n_in; ++i)
+        if (!broadcasts_to(IN(c, i), 4, out)) return BAD(PFX "bias/residual does not broadcast to the output", ARGS);
+    return want_out(c, 0, LR_FLOAT32, 4, out);
+}
+
+static lr_status check_elemwise(const chk *c) {
+    TRY(counts(c, 1, 4, 1, 1, 0));
+    int64_t mode = c->n->ints[0];
+    int arity = lr_elemwise_arity(mode);
+    if (arity == 0) return lr_fail(LR_ERR_UNSUPPORTED, PFX "elementwise mode %lld is not supported", ARGS, (long long)mode);
+    if (c->n->n_in != arity) return BAD(PFX "mode %s takes %d inputs", ARGS, lr_elemwise_mode_name((int)mode), arity);
+    lr_dtype dt = IN(c, 0)->dtype;
+    int ndim = 0;
+    int64_t dims[LR_MAX_NDIM];
+    for (int i = 0; i < arity; ++i) {
+        const lr_tensor *t = IN(c, i);
+        if (t->dtype != dt) return BAD(PFX "inputs have different dtypes", ARGS);
+        if (t->ndim > ndim) ndim = t->ndim;
+    }
+    for (int d = 0; d < ndim; ++d) dims[d] = 1;
+    for (int i = 0; i < arity; ++i) {
+        const lr_tensor *t = IN(c, i);
+        for (int k = 0; k < t->ndim; ++k) {
+            int64_t *o = &dims[ndim - t->ndim + k], v = t->dims[k];
+            if (*o == 1) *o = v;
+            else if (v != 1 && v != *o) return BAD(PFX "input shapes do not broadcast", ARGS);
+        }
+    }
+    if (lr_elemwise_int_only((int)mode) && lr_dtype_is_float(dt)) return BAD(PFX "mode needs integer inputs", ARGS);
+    return want_out(c, 0, lr_elemwise_bool_result((int)mode) ? LR_BOOL : dt, ndim, dims);
+}
+
+static lr_status check_node(const chk *c) {
+    const lr_node *n = c->n;
+    const int64_t *a = n->ints;
+    if (n->n_in < 1 || n->n_out < 1) return BAD(PFX "needs at least one input and one output", ARGS);
+    const lr_tensor *x = IN(c, 0);
+    int64_t dims[LR_MAX_NDIM];
+    switch (n->op) {
+    case LR_OP_CONV: return check_conv(c, false);
+    case LR_OP_DECONV: return check_conv(c, true);
+    case LR_OP_ELEMWISE: return check_elemwise(c);
+    case LR_OP_POWC:
+        TRY(counts(c, 1, 1, 1, 0, 1));
+        TRY(float32_only(c, 1));
+        return want_same(c, 0, x);
+    case LR_OP_TYPECVT:
+        TRY(counts(c, 1, 1, 1, 1, 0));
+        if (!in_range(a[0], 0, 6)) return BAD(PFX "bad dtype code", ARGS);
+        return want_out(c, 0, (lr_dtype)a[0], x->ndim, x->dims);
+    case LR_OP_REDUCE: {
+        TRY(counts(c, 1, 1, 1, -1, 0));
+        if (n->n_ints < 1 || n->n_ints - 1 > x->ndim || !in_range(a[0], 0, 5)) return BAD(PFX "bad mode/axes", ARGS);
+        memcpy(dims, x->dims, sizeof dims);
+        for (int i = 1; i < n->n_ints; ++i) {
+            if (!in_range(a[i], 0, x->ndim - 1)) return BAD(PFX "axis %lld out of range", ARGS, (long long)a[i]);
+            dims[a[i]] = 1;
+        }
+        return want_out(c, 0, x->dtype, x->ndim, dims);
+    }
+    case LR_OP_RESHAPE: case LR_OP_BROADCAST: {
+        TRY(counts(c, 1, 1, 1, -1, 0));
+        if (n->n_ints < 1 || n->n_ints > LR_MAX_NDIM) return BAD(PFX "bad target shape", ARGS);
+        for (int i = 0; i < n->n_ints; ++i) {
+            if (a[i] < 1) return BAD(PFX "bad target shape", ARGS);
+            dims[i] = a[i];
+        }
+        TRY(want_out(c, 0, x->dtype, n->n_ints, dims));
+        if (n->op == LR_OP_RESHAPE && OUT(c, 0)->numel != x->numel) return BAD(PFX "element counts differ", ARGS);
+        if (n->op == LR_OP_BROADCAST && !broadcasts_to(x, n->n_ints, dims)) return BAD(PFX "input does not broadcast", ARGS);
+        return LR_OK;
+    }
+    case LR_OP_TRANSPOSE: {
+        TRY(counts(c, 1, 1, 1, x->ndim, 0));
+        int seen = 0;
+        for (int i = 0; i < x->ndim; ++i) {
+            if (!in_range(a[i], 0, x->ndim - 1) || (seen >> a[i]) & 1) return BAD(PFX "not a permutation", ARGS);
+            seen |= 1 << a[i];
+            dims[i] = x->dims[a[i]];
+        }
+        return want_out(c, 0, x->dtype, x->ndim, dims);
+    }
+    case LR_OP_CONCAT: {
+        TRY(counts(c, 1, 1 << 20, 1, 1, 0));
+        if (!in_range(a[0], 0, x->ndim - 1)) return BAD(PFX "axis out of range", ARGS);
+        memcpy(dims, x->dims, sizeof dims);
+        dims[a[0]] = 0;
+        for (int i = 0; i < n->n_in; ++i) {
+            const lr_tensor *t = IN(c, i);
+            if (t->ndim != x->ndim || t->dtype != x->dtype) return BAD(PFX "inputs differ in rank or dtype", ARGS);
+            for (int d = 0; d < x->ndim; ++d)
+                if (d != a[0] && t->dims[d] != x->dims[d]) return BAD(PFX "inputs differ off the axis", ARGS);
+            dims[a[0]] += t->dims[a[0]];
+            if (dims[a[0]] > ((int64_t)1 << 40)) return BAD(PFX "output too large", ARGS);
+        }
+        return want_out(c, 0, x->dtype, x->ndim, dims);
+    }
+    case LR_OP_SLICE: {
+        TRY(counts(c, 1, 1, 1, 3 * x->ndim, 0));
+        for (int d = 0; d < x->ndim; ++d) {
+            int64_t s = a[d], e = a[x->ndim + d], st = a[2 * x->ndim + d], len = x->dims[d], cnt;
+            if (st == 0 || !in_range(st, -((int64_t)1 << 40), (int64_t)1 << 40) || !in_range(s, 0, len) || !in_range(e, -1, len))
+                return BAD(PFX "bounds out of range on axis %d", ARGS, d);
+            cnt = st > 0 ? (e > s ? (e - s + st - 1) / st : 0) : (s > e ? (s - e + (-st) - 1) / (-st) : 0);
+            if (cnt < 1) return BAD(PFX "empty result on axis %d", ARGS, d);
+            int64_t last = s + (cnt - 1) * st;
+            if (s >= len || last < 0 || last >= len) return BAD(PFX "reads outside axis %d", ARGS, d);
+            dims[d] = cnt;
+        }
+        return want_out(c, 0, x->dtype, x->ndim, dims);
+    }
+    case LR_OP_PADDING: {
+        TRY(counts(c, 1, 1, 1, 1 + 2 * x->ndim, 1));
+        if (!in_range(a[0], 0, 2)) return BAD(PFX "bad mode", ARGS);
+        for (int d = 0; d < x->ndim; ++d) {
+            int64_t f = a[1 + d], b = a[1 + x->ndim + d];
+            if (!in_range(f, 0, (int64_t)1 << 36) || !in_range(b, 0, (int64_t)1 << 36)) return BAD(PFX "bad padding", ARGS);
+            dims[d] = x->dims[d] + f + b;
+        }
+        return want_out(c, 0, x->dtype, x->ndim, dims);
+    }
+    case LR_OP_MATMUL: case LR_OP_BATCHED_MATMUL: {
+        TRY(counts(c, 2, 2, 1, 2, 0));
+        TRY(float32_only(c, 2));
+        const lr_tensor *b = IN(c, 1);
+        if (!in_range(a[0], 0, 1) || !in_range(a[1], 0, 1)) return BAD(PFX "bad transpose flags", ARGS);
+        int nd = x->ndim;
+        if (n->op == LR_OP_MATMUL ? (nd != 2 || b->ndim != 2) : (nd < 3 || b->ndim != nd))
+            return BAD(PFX "input ranks do not fit", ARGS);
+        for (int d = 0; d < nd - 2; ++d) {
+            if (x->dims[d] != b->dims[d]) return BAD(PFX "batch shapes differ", ARGS);
+            dims[d] = x->dims[d];
+        }
+        int64_t m = a[0] ? x->dims[nd - 1] : x->dims[nd - 2], k = a[0] ? x->dims[nd - 2] : x->dims[nd - 1];
+        int64_t k2 = a[1] ? b->dims[nd - 1] : b->dims[nd - 2], nn = a[1] ? b->dims[nd - 2] : b->dims[nd - 1];
+        if (k != k2) return BAD(PFX "inner dimensions differ", ARGS);
+        dims[nd - 2] = m;
+        dims[nd - 1] = nn;
+        return want_out(c, 0, LR_FLOAT32, nd, dims);
+    }
+    case LR_OP_POOLING: {
+        TRY(counts(c, 1, 1, 1, 7, 0));
+        TRY(float32_only(c, 1));
+        if (x->ndim != 4) return BAD(PFX "needs a 4-d input", ARGS);
+        int64_t wh = a[1], ww = a[2], sh = a[3], sw = a[4], ph = a[5], pw = a[6];
+        if (!in_range(a[0], 0, 2) || !in_range(wh, 1, ATTR_MAX) || !in_range(ww, 1, ATTR_MAX) || !in_range(sh, 1, ATTR_MAX) ||
+            !in_range(sw, 1, ATTR_MAX) || !in_range(ph, 0, wh - 1) || !in_range(pw, 0, ww - 1))
+            return BAD(PFX "bad window/stride/pad", ARGS);
+        int64_t out[4] = {x->dims[0], x->dims[1], floordiv(x->dims[2] + 2 * ph - wh, sh) + 1, floordiv(x->dims[3] + 2 * pw - ww, sw) + 1};
+        if (out[2] < 1 || out[3] < 1) return BAD(PFX "window larger than the input", ARGS);
+        return want_out(c, 0, LR_FLOAT32, 4, out);
+    }
+    case LR_OP_RESIZE: {
+        TRY(counts(c, 1, 1, 1, 3, 0));
+        TRY(float32_only(c, 1));
+        if (x->ndim != 4 || !in_range(a[0], 0, 1) || a[1] < 1 || a[2] < 1) return BAD(PFX "bad input rank/mode/size", ARGS);
+        int64_t out[4] = {x->dims[0], x->dims[1], a[1], a[2]};
+        return want_out(c, 0, LR_FLOAT32, 4, out);
+    }
+    case LR_OP_LAYERNORM: {
+        TRY(counts(c, 1, 3, 3, 2, 1));
+        TRY(float32_only(c, n->n_in));
+        int64_t k = a[0];
+        if (!in_range(k, 1, x->ndim) || !in_range(a[1], 0, 1)) return BAD(PFX "bad normalized_dim/affine", ARGS);
+        if (a[1] ? n->n_in != 3 : (n->n_in != 1 && n->n_in != 3)) return BAD(PFX "affine needs weight and bias", ARGS);
+        int64_t inner = 1;
+        for (int d = x->ndim - (int)k; d < x->ndim; ++d) inner *= x->dims[d];
+        for (int i = 1; i < n->n_in; ++i)
+            if (IN(c, i)->numel != inner) return BAD(PFX "weight/bias size does not match", ARGS);
+        TRY(want_same(c, 0, x));
+        int nd = x->ndim - (int)k;
+        if (nd == 0) { dims[0] = 1; nd = 1; } else memcpy(dims, x->dims, sizeof dims);
+        TRY(want_out(c, 1, LR_FLOAT32, nd, dims));
+        return want_out(c, 2, LR_FLOAT32, nd, dims);
+    }
+    case LR_OP_SOFTMAX:
+        TRY(counts(c, 1, 1, 1, 1, 0));
+        TRY(float32_only(c, 1));
+        if (!in_range(a[0], 0, x->ndim - 1)) return BAD(PFX "axis out of range", ARGS);
+        return want_same(c, 0, x);
+    case LR_OP_ARGMAX: case LR_OP_ARGMIN:
+        TRY(counts(c, 1, 1, 1, 1, 0));
+        if (!in_range(a[0], 0, x->ndim - 1)) return BAD(PFX "axis out of range", ARGS);
+        memcpy(dims, x->dims, sizeof dims);
+        dims[a[0]] = 1;
+        return want_out(c, 0, LR_INT32, x->ndim, dims);
+    case LR_OP_ARGSORT:
+        TRY(counts(c, 1, 1, 2, 1, 0));
+        if (x->ndim != 2 || !in_range(a[0], 0, 1) || x->dims[1] > INT32_MAX) return BAD(PFX "needs a 2-d input and an order", ARGS);
+        TRY(want_same(c, 0, x));
+        return want_out(c, 1, LR_INT32, 2, x->dims);
+    case LR_OP_TOPK: {
+        TRY(counts(c, 1, 1, -1, 2, 0));
+        if (x->ndim != 2 || !in_range(a[1], 0, 2) || x->dims[1] > INT32_MAX) return BAD(PFX "needs a 2-d input and a mode", ARGS);
+        int64_t k = a[0] < 0 ? -a[0] : a[0];
+        if (!in_range(k, 1, x->dims[1])) return BAD(PFX "k out of range", ARGS);
+        if (a[1] == 0) {
+            if (n->n_out != 1) return BAD(PFX "KTH_ONLY has one output", ARGS);
+            return want_out(c, 0, x->dtype, 1, x->dims);
+        }
+        if (n->n_out != 2) return BAD(PFX "needs values and indices outputs", ARGS);
+        dims[0] = x->dims[0];
+        dims[1] = k;
+        TRY(want_out(c, 0, x->dtype, 2, dims));
+        return want_out(c, 1, LR_INT32, 2, dims);
+    }
+    case LR_OP_INDEXING_ONE_HOT: case LR_OP_INDEXING_SET_ONE_HOT: {
+        bool set = n->op == LR_OP_INDEXING_SET_ONE_HOT;
+        TRY(counts(c, set ? 3 : 2, set ? 3 : 2, 1, 1, 0));
+        int64_t ax = a[0];
+        const lr_tensor *idx = IN(c, 1);
+        if (!in_range(ax, 0, x->ndim - 1) || idx->dtype != LR_INT32 || idx->ndim != x->ndim - 1)
+            return BAD(PFX "bad axis or index tensor", ARGS);
+        for (int d = 0, j = 0; d < x->ndim; ++d)
+            if (d != ax && idx->dims[j++] != x->dims[d]) return BAD(PFX "index shape does not match", ARGS);
+        memcpy(dims, x->dims, sizeof dims);
+        dims[ax] = 1;
+        if (!set) return want_out(c, 0, x->dtype, x->ndim, dims);
+        const lr_tensor *v = IN(c, 2);
+        if (v->dtype != x->dtype || v->ndim != x->ndim) return BAD(PFX "value tensor does not fit", ARGS);
+        for (int d = 0; d < x->ndim; ++d)
+            if (v->dims[d] != dims[d]) return BAD(PFX "value tensor does not fit", ARGS);
+        return want_same(c, 0, x);
+    }
+    case LR_OP_CUMSUM:
+        TRY(counts(c, 1, 1, 1, 3, 0));
+        if (!in_range(a[0], 0, x->ndim - 1) || !in_range(a[1], 0, 1) || !in_range(a[2], 0, 1)) return BAD(PFX "bad attributes", ARGS);
+        return want_same(c, 0, x);
+    case LR_OP_WARP_PERSPECTIVE: {
+        TRY(counts(c, 2, 2, 1, 4, 1));
+        TRY(float32_only(c, 2));
+        const lr_tensor *mat = IN(c, 1);
+        if (x->ndim != 4 || mat->ndim != 3 || mat->dims[1] != 3 || mat->dims[2] != 3) return BAD(PFX "needs NCHW input and (N,3,3) matrices", ARGS);
+        if (x->dims[0] != mat->dims[0] && x->dims[0] != 1) return BAD(PFX "batch of matrices does not match the input", ARGS);
+        if (a[0] < 1 || a[1] < 1 || !in_range(a[2], 0, 1) || !in_range(a[3], 0, 4)) return BAD(PFX "bad size/modes", ARGS);
+        int64_t out[4] = {mat->dims[0], x->dims[1], a[0], a[1]};
+        return want_out(c, 0, LR_FLOAT32, 4, out);
+    }
+    case LR_OP_BATCHNORM:
+        TRY(counts(c, 5, 5, 1, 0, 1));
+        TRY(float32_only(c, 5));
+        if (x->ndim < 2) return BAD(PFX "needs at least 2 dims", ARGS);
+        for (int i = 1; i < 5; ++i) {
+            const lr_tensor *p = IN(c, i);
+            bool ok = p->numel == x->dims[1] && p->ndim <= x->ndim;
+            for (int d = 0; d < p->ndim && ok; ++d) /* right-aligned on x: only axis 1 may differ from 1 */
+                ok = p->dims[d] == 1 || d + (x->ndim - p->ndim) == 1;
+            if (!ok) return lr_fail(LR_ERR_UNSUPPORTED, PFX "parameters must broadcast as (1, C, 1, ...)", ARGS);
+        }
+        return want_same(c, 0, x);
+    case LR_OP_LINSPACE:
+        TRY(counts(c, 2, 2, 1, 2, 0));
+        if (a[0] < 1 || !in_range(a[1], 0, 1)) return BAD(PFX "bad num/endpoint", ARGS);
+        dims[0] = a[0];
+        return want_out(c, 0, LR_FLOAT32, 1, dims);
+    }
+    return lr_fail(LR_ERR_UNSUPPORTED, PFX "unknown operator code", ARGS);
+}
+
+lr_status lr_check_node(const lr_model *m, const lr_node *n, int index) {
+    chk c = {m, n, index};
+    return check_node(&c);
+}

@@ -1,0 +1,112 @@
+/* matmul.c: MatMul and BatchedMatMul over the packed GEMM; a constant operand is packed once at
+ * load (weight preprocess), the other per run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_f32.h"
+#include "kernels.h"
+
+typedef struct mm_geom {
+    int64_t batch, m, n, k;
+    int64_t ars, acs, brs, bcs; /* element strides of op(a), op(b) */
+} mm_geom;
+
+static void geom_of(const lr_model *md, const lr_node *nd, mm_geom *g) {
+    const lr_tensor *a = lr_min(md, nd, 0), *y = lr_mout(md, nd, 0);
+    int nd_ = a->ndim;
+    g->m = y->dims[nd_ - 2];
+    g->n = y->dims[nd_ - 1];
+    g->k = nd->ints[0] ? a->dims[nd_ - 2] : a->dims[nd_ - 1];
+    g->batch = y->numel / (g->m * g->n);
+    /* a stored (m,k) or (k,m); b stored (k,n) or (n,k) */
+    if (nd->ints[0]) { g->ars = 1; g->acs = g->m; } else { g->ars = g->k; g->acs = 1; }
+    if (nd->ints[1]) { g->brs = 1; g->bcs = g->k; } else { g->brs = g->n; g->bcs = 1; }
+}
+
+typedef struct mm_packed {
+    float *a, *b; /* per batch, NULL when packed per run */
+} mm_packed;
+
+static bool any(const lr_model *m, const lr_node *n) { (void)m; (void)n; return true; }
+
+static lr_status prepare(lr_model *md, lr_node *nd) {
+    mm_geom g;
+    geom_of(md, nd, &g);
+    const lr_tensor *a = lr_min(md, nd, 0), *b = lr_min(md, nd, 1);
+    size_t af = a->kind == LR_KIND_CONST ? lr_gemm_packed_a_floats(g.m, g.k) * (size_t)g.batch : 0;
+    size_t bf = b->kind == LR_KIND_CONST ? lr_gemm_packed_b_floats(g.k, g.n) * (size_t)g.batch : 0;
+    size_t bytes = sizeof(mm_packed) + 64 + (af + bf) * sizeof(float);
+    mm_packed *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) return lr_fail(LR_ERR_MEMORY, "cannot allocate packed MatMul weights");
+    float *at = (float *)((uint8_t *)p + 64);
+    p->a = af ? at : NULL;
+    p->b = bf ? at + af : NULL;
+    for (int64_t i = 0; i < g.batch; ++i) {
+        if (p->a)
+            lr_gemm_pack_a(g.m, g.k, (const float *)a->const_data + i * g.m * g.k, g.ars, g.acs,
+                           p->a + (size_t)i * lr_gemm_packed_a_floats(g.m, g.k));
+        if (p->b)
+            lr_gemm_pack_b(g.k, 0, (g.n + LR_GEMM_NR - 1) / LR_GEMM_NR * LR_GEMM_NR, g.n,
+                           (const float *)b->const_data + i * g.k * g.n, g.brs, g.bcs,
+                           p->b + (size_t)i * lr_gemm_packed_b_floats(g.k, g.n));
+    }
+    nd->packed = p;
+    nd->packed_bytes = (af + bf) * sizeof(float);
+    return LR_OK;
+}
+
+static size_t workspace(const lr_model *md, const lr_node *nd, int threads) {
+    mm_geom g;
+    geom_of(md, nd, &g);
+    size_t f = (size_t)threads * lr_gemm_scratch_floats(g.k, g.n) + 16;
+    if (lr_min(md, nd, 0)->kind != LR_KIND_CONST) f += lr_gemm_packed_a_floats(g.m, g.k) * (size_t)g.batch + 16;
+    return f * sizeof(float);
+}
+
+typedef struct b_ctx {
+    const float *b, *packed;
+    const mm_geom *g;
+} b_ctx;
+
+static const float *get_b(const void *vctx, int64_t j0, int64_t nt, float *scratch) {
+    const b_ctx *c = vctx;
+    if (c->packed) return c->packed + (size_t)j0 * c->g->k;
+    lr_gemm_pack_b(c->g->k, j0, nt, c->g->n, c->b, c->g->brs, c->g->bcs, scratch);
+    return scratch;
+}
+
+static lr_status run(const lr_run_ctx *ctx, const lr_node *nd) {
+    mm_geom g;
+    geom_of(ctx->model, nd, &g);
+    const mm_packed *p = nd->packed;
+    const float *a = lr_in(ctx, nd, 0)->data, *b = lr_in(ctx, nd, 1)->data;
+    float *y = lr_out(ctx, nd, 0)->data, *ws = ctx->workspace;
+    size_t apf = lr_gemm_packed_a_floats(g.m, g.k), bpf = lr_gemm_packed_b_floats(g.k, g.n);
+    const float *pa = p->a;
+    if (!pa) {
+        for (int64_t i = 0; i < g.batch; ++i) lr_gemm_pack_a(g.m, g.k, a + i * g.m * g.k, g.ars, g.acs, ws + (size_t)i * apf);
+        pa = ws;
+        ws += (apf * (size_t)g.batch + 16 + 15) / 16 * 16;
+    }
+    b_ctx bstack[8];
+    lr_gemm_job jstack[8];
+    b_ctx *bc = g.batch <= 8 ? bstack : malloc(sizeof *bc * (size_t)g.batch);
+    lr_gemm_job *jobs = g.batch <= 8 ? jstack : malloc(sizeof *jobs * (size_t)g.batch);
+    if (!bc || !jobs) {
+        if (g.batch > 8) { free(bc); free(jobs); }
+        return lr_fail(LR_ERR_MEMORY, "out of memory in MatMul");
+    }
+    for (int64_t i = 0; i < g.batch; ++i) {
+        bc[i] = (b_ctx){b + i * g.k * g.n, p->b ? p->b + (size_t)i * bpf : NULL, &g};
+        jobs[i] = (lr_gemm_job){g.m, g.n, g.k, pa + (size_t)i * apf, get_b, &bc[i], y + i * g.m * g.n, g.n, NULL, NULL};
+    }
+    lr_gemm_run(ctx->pool, jobs, g.batch, ws);
+    if (g.batch > 8) {
+        free(bc);
+        free(jobs);
+    }
+    return LR_OK;
+}
+
+const lr_algo lr_algo_matmul_gemm_f32 = {"matmul_gemm_f32_6x8", LR_OP_MATMUL, any, workspace, prepare, run, 0};
+const lr_algo lr_algo_batched_matmul_gemm_f32 = {"batched_matmul_gemm_f32_6x8", LR_OP_BATCHED_MATMUL, any, workspace, prepare, run, 0};

@@ -1,0 +1,220 @@
+/* loadrun-runner: runs a compiled model with the native runtime and prints one JSON document.
+ *
+ *   loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N]
+ *                  [--iters N] [--min-time SECONDS] [--output-dir DIR]
+ *
+ * Inputs are matched by name (--input) or by position; inputs not given are zeros (reported).
+ * On failure: {"error": "..."} on stdout and exit status 1 (2 for bad usage).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "loadrun.h"
+#include "npy.h"
+
+#define SCHEMA "loadrun-runner/1"
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; ++p) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static int fail(int code, const char *fmt, const char *a, const char *b) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, fmt, a ? a : "", b ? b : "");
+    printf("{\"schema\": \"%s\", \"error\": ", SCHEMA);
+    json_string(stdout, msg);
+    printf("}\n");
+    return code;
+}
+
+static const char *dtype_name(lr_dtype t) {
+    static const char *n[] = {"float32", "float16", "int32", "int16", "int8", "uint8", "bool"};
+    return (unsigned)t < 7 ? n[t] : "?";
+}
+
+static size_t dtype_size(lr_dtype t) { return t == LR_FLOAT32 || t == LR_INT32 ? 4 : t == LR_FLOAT16 || t == LR_INT16 ? 2 : 1; }
+
+static bool parse_int(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+typedef struct input_arg {
+    const char *name; /* NULL: positional */
+    const char *file;
+} input_arg;
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *out_dir = NULL;
+    long long threads = 1, warmup = 1, iters = 10;
+    double min_time = 0;
+    input_arg *ins = calloc((size_t)argc, sizeof *ins);
+    int n_ins = 0;
+    if (!ins) return fail(1, "out of memory", NULL, NULL);
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fprintf(stderr, "usage: loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N] "
+                            "[--iters N] [--min-time SECONDS] [--output-dir DIR]\n");
+            free(ins);
+            return 0;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "--warmup") || !strcmp(a, "--iters")) {
+            long long *dst = a[2] == 't' ? &threads : a[2] == 'w' ? &warmup : &iters;
+            if (!v || !parse_int(v, a[2] == 't' ? 1 : 0, 1 << 24, dst)) { free(ins); return fail(2, "%s needs a non-negative integer", a, NULL); }
+            ++i;
+        } else if (!strcmp(a, "--min-time")) {
+            char *end;
+            if (!v || (min_time = strtod(v, &end), *end) || min_time < 0 || min_time > 3600) { free(ins); return fail(2, "--min-time needs seconds", NULL, NULL); }
+            ++i;
+        } else if (!strcmp(a, "--output-dir")) {
+            if (!v) { free(ins); return fail(2, "--output-dir needs a directory", NULL, NULL); }
+            out_dir = v;
+            ++i;
+        } else if (!strcmp(a, "--input")) {
+            const char *eq = v ? strchr(v, '=') : NULL;
+            if (!eq) { free(ins); return fail(2, "--input needs NAME=FILE.npy", NULL, NULL); }
+            char *name = strndup(v, (size_t)(eq - v));
+            ins[n_ins++] = (input_arg){name, eq + 1};
+            ++i;
+        } else if (a[0] == '-' && a[1] == '-') {
+            free(ins);
+            return fail(2, "unknown option %s", a, NULL);
+        } else if (!model_path) {
+            model_path = a;
+        } else {
+            ins[n_ins++] = (input_arg){NULL, a};
+        }
+    }
+    if (!model_path) { free(ins); return fail(2, "usage: loadrun-runner MODEL [inputs] [options]", NULL, NULL); }
+
+    lr_options opts;
+    lr_options_init(&opts);
+    opts.threads = (int32_t)threads;
+    lr_model *m = NULL;
+    int rc = 1;
+    npy_array arr = {0};
+    int64_t *samples = NULL;
+    char err[512];
+    const char **sources = NULL;
+    if (lr_load_file(model_path, &opts, &m) != LR_OK) {
+        rc = fail(1, "%s", lr_last_error(), NULL);
+        goto done;
+    }
+    int nin = lr_input_count(m), nout = lr_output_count(m), positional = 0;
+    sources = calloc((size_t)nin + 1, sizeof *sources);
+    for (int k = 0; k < n_ins; ++k) {
+        int idx = -1;
+        if (ins[k].name) {
+            for (int i = 0; i < nin; ++i)
+                if (!strcmp(lr_input_name(m, i), ins[k].name)) idx = i;
+            if (idx < 0) { rc = fail(1, "the model has no input named %s", ins[k].name, NULL); goto done; }
+        } else {
+            idx = positional++;
+            if (idx >= nin) { rc = fail(1, "more input files than model inputs (at %s)", ins[k].file, NULL); goto done; }
+        }
+        if (npy_read(ins[k].file, &arr, err, sizeof err) != 0) { rc = fail(1, "%s", err, NULL); goto done; }
+        lr_dtype dt;
+        int nd;
+        int64_t dims[LR_MAX_NDIM];
+        lr_input_info(m, idx, &dt, &nd, dims);
+        bool same = dt == arr.dtype && nd == arr.ndim;
+        for (int d = 0; same && d < nd; ++d) same = dims[d] == arr.dims[d];
+        if (!same) { rc = fail(1, "%s does not match the dtype/shape of model input %s", ins[k].file, lr_input_name(m, idx)); goto done; }
+        if (lr_set_input(m, idx, arr.data, arr.nbytes) != LR_OK) { rc = fail(1, "%s", lr_last_error(), NULL); goto done; }
+        sources[idx] = ins[k].file;
+        npy_free(&arr);
+    }
+    if (lr_forward(m) != LR_OK || lr_wait(m) != LR_OK) { rc = fail(1, "%s", lr_last_error(), NULL); goto done; }
+    size_t cap = min_time > 0 ? (size_t)(iters > 100000 ? iters : 100000) : (size_t)(iters > 0 ? iters : 1), count = 0;
+    samples = malloc(cap * sizeof *samples);
+    if (!samples) { rc = fail(1, "out of memory", NULL, NULL); goto done; }
+    if (lr_timed_loop(m, (int)warmup, (int)iters, (int64_t)(min_time * 1e9), samples, cap, &count) != LR_OK) {
+        rc = fail(1, "%s", lr_last_error(), NULL);
+        goto done;
+    }
+    if (out_dir) mkdir(out_dir, 0777);
+
+    lr_stats st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    lr_stats_get(m, &st);
+    printf("{\n  \"schema\": \"%s\",\n  \"version\": \"%s\",\n  \"build_id\": ", SCHEMA, lr_version());
+    json_string(stdout, lr_build_id());
+    printf(",\n  \"model\": ");
+    json_string(stdout, model_path);
+    printf(",\n  \"threads\": %u,\n  \"load_ns\": %lld,\n  \"first_run_ns\": %lld,\n  \"warmup\": %lld,\n  \"samples_ns\": [",
+           st.threads, (long long)st.load_ns, (long long)st.first_run_ns, warmup);
+    for (size_t i = 0; i < count; ++i) printf("%s%lld", i ? ", " : "", (long long)samples[i]);
+    printf("],\n  \"stats\": {\"arena_bytes\": %llu, \"arena_lower_bound_bytes\": %llu, \"weight_bytes\": %llu, "
+           "\"packed_weight_bytes\": %llu, \"workspace_bytes\": %llu, \"io_bytes\": %llu, \"kernels\": %u, \"nodes\": %u},\n",
+           (unsigned long long)st.arena_bytes, (unsigned long long)st.arena_lower_bound_bytes, (unsigned long long)st.weight_bytes,
+           (unsigned long long)st.packed_weight_bytes, (unsigned long long)st.workspace_bytes, (unsigned long long)st.io_bytes,
+           st.kernels, st.nodes);
+    printf("  \"algorithms\": [");
+    for (int i = 0; i < lr_node_count(m); ++i) {
+        printf("%s{\"node\": ", i ? ", " : "");
+        json_string(stdout, lr_node_name(m, i));
+        printf(", \"op\": \"%s\", \"algo\": \"%s\"}", lr_node_op(m, i), lr_node_algo(m, i));
+    }
+    printf("],\n  \"inputs\": [");
+    for (int i = 0; i < nin; ++i) {
+        printf("%s{\"name\": ", i ? ", " : "");
+        json_string(stdout, lr_input_name(m, i));
+        printf(", \"source\": ");
+        json_string(stdout, sources[i] ? sources[i] : "zeros");
+        printf("}");
+    }
+    printf("],\n  \"outputs\": [");
+    for (int i = 0; i < nout; ++i) {
+        lr_dtype dt;
+        int nd;
+        int64_t dims[LR_MAX_NDIM];
+        lr_output_info(m, i, &dt, &nd, dims);
+        printf("%s{\"name\": ", i ? ", " : "");
+        json_string(stdout, lr_output_name(m, i));
+        printf(", \"dtype\": \"%s\", \"shape\": [", dtype_name(dt));
+        size_t bytes = dtype_size(dt);
+        for (int d = 0; d < nd; ++d) {
+            printf("%s%lld", d ? ", " : "", (long long)dims[d]);
+            bytes *= (size_t)dims[d];
+        }
+        printf("]");
+        if (out_dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/output_%d.npy", out_dir, i);
+            if (npy_write(path, dt, nd, dims, lr_output_data(m, i), bytes, err, sizeof err) != 0) {
+                printf("]}\n");
+                rc = fail(1, "%s", err, NULL);
+                goto done;
+            }
+            printf(", \"file\": ");
+            json_string(stdout, path);
+        }
+        printf("}");
+    }
+    printf("]\n}\n");
+    rc = 0;
+done:
+    npy_free(&arr);
+    free(samples);
+    free(sources);
+    for (int k = 0; k < n_ins; ++k) free((char *)ins[k].name);
+    free(ins);
+    lr_free(m);
+    return rc;
+}
