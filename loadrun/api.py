@@ -36,6 +36,9 @@ def _no_progress(phase: str, done: int, total: int | None) -> None:
     pass
 
 
+DECRYPT_METHODS = (None, "AES_default")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """How to run and measure. ``runtime_options`` go to the native runtime's ``RunOptions``."""
@@ -45,6 +48,7 @@ class RunConfig:
     iters: int = 50
     min_time: float = 1.0  # seconds of measured run time, at least
     seed: int = 0  # of the random inputs
+    decrypt: str | None = None  # cipher of an encrypted model ("AES_default")
     runtime_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +60,9 @@ class RunConfig:
             raise OptionError(f"--iters must be at least 1, got {self.iters}")
         if not (math.isfinite(self.min_time) and self.min_time >= 0):
             raise OptionError(f"--min-time must be a number of seconds >= 0, got {self.min_time}")
+        if self.decrypt not in DECRYPT_METHODS:
+            raise OptionError(f"--decrypt must be one of {', '.join(m for m in DECRYPT_METHODS if m)}, "
+                              f"got {self.decrypt!r}")
 
     def to_dict(self) -> dict:
         return {"threads": self.threads, "warmup": self.warmup, "iters": self.iters,
@@ -207,7 +214,7 @@ def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunCo
     path = resolve_model(model_path)
     progress("loading model", 0, None)
     model = ModelInfo.of(path)
-    graph = load_model(path)
+    graph = load_model(path, decrypt=config.decrypt)
     specs = [InputSpec(graph.values[i].name, graph.values[i].shape, graph.values[i].dtype)
              for i in graph.inputs]
     feeds: list[Feed] = build_feeds(specs, inputs, config.seed)

@@ -100,9 +100,11 @@ def run_command(
                                     "(exit 1 when they differ beyond tolerance)."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print only the JSON report on stdout."),
+    decrypt: Optional[str] = typer.Option(None, "--decrypt", metavar="AES_default",
+                                          help="Decrypt an encrypted model (MegEngine Lite's AES_default)."),
 ) -> None:
     """Run MODEL and print its latency: median with 95% CI, percentiles, load, first run."""
-    config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time)
+    config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time, decrypt=decrypt)
     stderr = Console(stderr=True)
     with _progress(stderr) as progress:
         report = run_model(model, inputs, config, check=check, save_outputs=save_outputs,
@@ -111,7 +113,7 @@ def run_command(
         print(report.to_json(), flush=True)
     else:
         render_report(report, Console(highlight=False))
-    if report.latency.noise.noisy:
+    if report.latency.noise.noisy and as_json:  # the table shows it in its "noise" row
         stderr.print(f"[yellow]warning:[/] noisy measurement: {report.latency.noise.reason}",
                      highlight=False, soft_wrap=True)
     if report.check is not None and not report.check.passed:
@@ -123,11 +125,17 @@ def info_command(
     model: Path = typer.Argument(..., show_default=False, metavar="MODEL",
                                  help="The .mge model to describe."),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+    decrypt: Optional[str] = typer.Option(None, "--decrypt", metavar="AES_default",
+                                          help="Decrypt an encrypted model (MegEngine Lite's AES_default)."),
 ) -> None:
     """Describe MODEL without running it: inputs, outputs, operators, parameters, FLOPs."""
+    from loadrun.api import DECRYPT_METHODS
+    from loadrun.errors import OptionError
     from loadrun.formats import describe
 
-    info = jsonable(describe(model))
+    if decrypt not in DECRYPT_METHODS:
+        raise OptionError(f"--decrypt must be AES_default, got {decrypt!r}")
+    info = jsonable(describe(model, decrypt=decrypt))
     if as_json:
         print(json.dumps(info, indent=2, allow_nan=False))
     else:
