@@ -10,43 +10,39 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from flatbuffers import number_types as N
-from flatbuffers.table import Table
 
 
 class FlatBufferError(ValueError):
     pass
 
 
-_SCALARS = {
-    "bool": (N.BoolFlags, 1),
-    "u8": (N.Uint8Flags, 1),
-    "i8": (N.Int8Flags, 1),
-    "u16": (N.Uint16Flags, 2),
-    "i16": (N.Int16Flags, 2),
-    "u32": (N.Uint32Flags, 4),
-    "i32": (N.Int32Flags, 4),
-    "u64": (N.Uint64Flags, 8),
-    "i64": (N.Int64Flags, 8),
-    "f32": (N.Float32Flags, 4),
-    "f64": (N.Float64Flags, 8),
-}
+# Each table read costs a few hundred bytes of Python objects: cap vectors of tables (operators,
+# tensors, vars) far above real models (ResNet-50: ~300 operators) so a small hostile file cannot
+# make the reader allocate gigabytes.
+MAX_TABLES = 1 << 20
+
+
+# Scalar kinds -> little-endian struct formats (precompiled: this is the reader's hot path).
+_FORMATS = {"bool": "?", "u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i",
+            "u64": "Q", "i64": "q", "f32": "f", "f64": "d"}
+_STRUCTS = {kind: struct.Struct("<" + f) for kind, f in _FORMATS.items()}
+_SCALARS = {kind: (st, st.size) for kind, st in _STRUCTS.items()}
+_U16, _U32, _I32 = _STRUCTS["u16"].unpack_from, _STRUCTS["u32"].unpack_from, _STRUCTS["i32"].unpack_from
 
 
 class SafeTable:
     """A table at ``pos`` in ``buf`` whose every access is bounds-checked."""
 
-    __slots__ = ("buf", "pos", "_t", "_vt", "_vt_len", "what")
+    __slots__ = ("buf", "pos", "_vt", "_vt_len", "what")
 
     def __init__(self, buf: bytes | memoryview, pos: int, what: str = "table"):
         self.buf = buf
         self.pos = pos
         self.what = what
         self._need(pos, 4, "table")
-        self._t = Table(buf, pos)
-        vt = pos - self._t.Get(N.SOffsetTFlags, pos)
+        vt = pos - _I32(buf, pos)[0]
         self._need(vt, 4, "vtable")
-        vt_len = self._t.Get(N.VOffsetTFlags, vt)
+        (vt_len,) = _U16(buf, vt)
         if vt_len < 4 or vt_len % 2:
             raise FlatBufferError(f"{what}: vtable size {vt_len} is invalid")
         self._need(vt, vt_len, "vtable")
@@ -63,7 +59,7 @@ class SafeTable:
         entry = 4 + 2 * slot
         if entry + 2 > self._vt_len:
             return 0
-        off = self._t.Get(N.VOffsetTFlags, self._vt + entry)
+        (off,) = _U16(self.buf, self._vt + entry)
         return self.pos + off if off else 0
 
     def has(self, slot: int) -> bool:
@@ -73,14 +69,14 @@ class SafeTable:
         p = self._field(slot)
         if not p:
             return default
-        flags, size = _SCALARS[kind]
+        st, size = _SCALARS[kind]
         self._need(p, size, f"field {slot}")
-        v = self._t.Get(flags, p)
+        (v,) = st.unpack_from(self.buf, p)
         return bool(v) if kind == "bool" else v
 
     def _deref(self, p: int, what: str) -> int:
         self._need(p, 4, what)
-        target = p + self._t.Get(N.UOffsetTFlags, p)
+        target = p + _U32(self.buf, p)[0]
         self._need(target, 4, what)
         return target
 
@@ -95,7 +91,7 @@ class SafeTable:
         if not p:
             return None
         start = self._deref(p, f"vector {slot}")
-        n = self._t.Get(N.UOffsetTFlags, start)
+        (n,) = _U32(self.buf, start)
         self._need(start + 4, n * elem_size, f"vector {slot} of {n} elements")
         return start + 4, n
 
@@ -119,14 +115,12 @@ class SafeTable:
         return memoryview(self.buf)[start:start + n]
 
     def scalars(self, slot: int, kind: str) -> list:
-        flags, size = _SCALARS[kind]
+        _st, size = _SCALARS[kind]
         v = self._vector(slot, size)
         if v is None:
             return []
         start, n = v
-        fmt = "<" + {"bool": "?", "u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i",
-                     "u64": "Q", "i64": "q", "f32": "f", "f64": "d"}[kind] * n
-        return list(struct.unpack_from(fmt, self.buf, start))
+        return list(struct.unpack_from(f"<{n}{_FORMATS[kind]}", self.buf, start))
 
     def structs(self, slot: int, fmt: str) -> list[tuple]:
         size = struct.calcsize("<" + fmt)
@@ -142,6 +136,8 @@ class SafeTable:
             return []
         start, n = v
         name = what or f"{self.what}.{slot}"
+        if n > MAX_TABLES:
+            raise FlatBufferError(f"{name}: a vector of {n} tables (at most {MAX_TABLES} are read)")
         return [SafeTable(self.buf, self._deref(start + 4 * i, f"{name}[{i}]"), f"{name}[{i}]")
                 for i in range(n)]
 

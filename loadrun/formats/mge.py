@@ -85,6 +85,12 @@ class RawModel:
         return f"{v // 100000}.{v // 100 % 1000}.{v % 100}"
 
 
+def one_line(text: str, limit: int = 400) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (names in files are untrusted)."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 2])
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
 class _Fail(Exception):
     """Internal: a problem in the file; converted to ModelFormatError with the path."""
 
@@ -418,11 +424,11 @@ def parse_bytes(data: bytes | memoryview, path: str = "<memory>", decrypt: str |
     try:
         return _parse(b, path, decrypt, depth=0)
     except _Fail as e:
-        raise ModelFormatError(path, str(e)) from None
+        raise ModelFormatError(path, one_line(str(e))) from None
     except FlatBufferError as e:
-        raise ModelFormatError(path, f"corrupt FlatBuffer: {e}") from None
-    except (struct.error, IndexError, OverflowError, UnicodeDecodeError, ValueError) as e:
-        raise ModelFormatError(path, f"corrupt model ({e.__class__.__name__}: {e})") from None
+        raise ModelFormatError(path, one_line(f"corrupt FlatBuffer: {e}")) from None
+    except (struct.error, IndexError, OverflowError, UnicodeDecodeError, ValueError, MemoryError) as e:
+        raise ModelFormatError(path, one_line(f"corrupt model ({e.__class__.__name__}: {e})")) from None
 
 
 def _parse(b: memoryview, path: str, decrypt: str | None, depth: int) -> RawModel:

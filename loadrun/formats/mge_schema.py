@@ -193,6 +193,7 @@ OPERATORS: dict[str, tuple[int, str]] = {
     "IndexingSetOneHot": (1, "IndexingSetOneHot"),
     "Cumsum": (1, "CumsumV1"),
     "Copy": (1, "Copy"),
+    "AssertEqual": (1, "AssertEqual"),
     "Identity": (1, "Identity"),
 }
 
@@ -202,7 +203,7 @@ KNOWN_UNSUPPORTED = (
     "SetSubtensor", "IncrSubtensor", "Split", "RelayoutFormat", "Dropout", "MultiHeadAttn",
     "GroupNorm", "InstanceNorm", "GeneralNorm", "Convolution3D", "LocalShareForward",
     "DeformableConvForward", "BatchConvBiasForward", "ConvolutionBackwardFilter", "CondTake",
-    "NMSKeep", "Eye", "Diag", "Fill", "CheckNonFinite", "AssertEqual", "Images2NeibsForward",
+    "NMSKeep", "Eye", "Diag", "Fill", "CheckNonFinite", "Images2NeibsForward",
     "LRNForward", "SlidingWindowTransposeForward", "RNNCellForward", "LSTMForward", "RNNForward",
 )
 

@@ -7,21 +7,52 @@ Concat of dims, …) disappears and Reshape/Broadcast/Subtensor get static attri
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from loadrun.errors import ModelFormatError, UnsupportedOperatorError
 from loadrun.formats import mge_schema as S
-from loadrun.formats.mge import RawModel, RawOp, RawTensor
+from loadrun.formats.mge import MAX_TENSOR_ELEMENTS, RawModel, RawOp, RawTensor, one_line
 from loadrun.ir import ops as O
 from loadrun.ir.graph import Graph
 from loadrun.ir.reference import run_node
 
 SUPPORTED_MGE_OPERATORS = sorted(S.OPERATORS)
 
+# Inputs each MegEngine operator takes (at least, at most; None = any number); the handlers rely on it.
+MGE_INPUT_COUNTS: dict[str, tuple[int, int | None]] = {
+    "ImmutableTensor": (0, 0), "Host2DeviceCopy": (0, 0), "SharedDeviceTensor": (0, 0),
+    "MultipleDeviceTensorHolder": (0, 0), "SharedDeviceTensorWithFormat": (0, 0),
+    "MultipleDeviceTensorWithFormatHolder": (0, 0), "ConvBiasForward": (2, 4), "Convolution": (2, 2),
+    "ConvolutionBackwardData": (2, 3), "Elemwise": (1, 4), "PowC": (1, 1), "TypeCvt": (1, 1),
+    "Reduce": (1, 2), "Pooling": (1, 1), "AdaptivePooling": (2, 2), "MatrixMul": (2, 2),
+    "BatchedMatrixMul": (2, 2), "Reshape": (2, 2), "GetVarShape": (1, None), "Dimshuffle": (1, 1),
+    "AxisAddRemove": (1, 1), "Concat": (1, None), "Broadcast": (2, 2), "Subtensor": (1, None),
+    "Padding": (1, 1), "Resize": (2, 2), "WarpPerspective": (3, 4), "LayerNorm": (1, 3), "Softmax": (1, 1),
+    "BatchNorm": (5, 5), "Argmax": (1, 1), "Argmin": (1, 1), "Argsort": (1, 1), "TopK": (2, 2),
+    "Linspace": (3, 3), "IndexingOneHot": (2, 2), "IndexingSetOneHot": (3, 3), "Cumsum": (1, 1),
+    "Copy": (1, 1), "Identity": (1, 1), "AssertEqual": (2, 3),
+}
+
 # Folding a constant larger than this would bloat the model; such nodes stay in the graph.
 MAX_FOLD_ELEMENTS = 1 << 24
+
+
+def _fold_cost(op: str, ins: list[O.TypedShape], outs: list[O.TypedShape], attrs: dict[str, Any]) -> int:
+    """Elements the reference executor touches to fold ``op`` (its temporaries included), in Python ints."""
+    size = sum(math.prod(s) for s, _ in ins) + sum(math.prod(s) for s, _ in outs)
+    if op in ("Conv", "Pooling", "Deconv"):
+        n, c, h, w = ins[0][0]
+        ph, pw = attrs["pad"]
+        kh, kw = ins[1][0][2:] if op != "Pooling" else attrs["window"]
+        if op == "Deconv":
+            (sh, sw), (dh, dw) = attrs["stride"], attrs["dilation"]
+            return size + math.prod(outs[0][0][:2]) * ((h - 1) * sh + dh * (kh - 1) + 1) * ((w - 1) * sw + dw * (kw - 1) + 1)
+        oh, ow = outs[0][0][2:]
+        return size + n * c * (h + 2 * ph) * (w + 2 * pw) + n * c * kh * kw * oh * ow
+    return size
 
 
 class _Unsupported(Exception):
@@ -38,11 +69,23 @@ class Builder:
         self.g = Graph()
         self.var: dict[int, int] = {}  # MegEngine var id -> IR value id
         self.input_shapes = dict(input_shapes or {})
+        self.expect_inputs: set[int] = set()  # graph inputs feeding AssertEqual's "expect"
+        self.input_names: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def val(self, vid: int):
         return self.g.values[vid]
+
+    def ints_of(self, vid: int, what: str, count: int | None = None) -> list[int]:
+        """The values of a static integer tensor (a shape, a size, an index), checked."""
+        arr = self.const_of(vid, what).reshape(-1)
+        if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(np.isfinite(arr))
+                                                 and np.all(arr == np.round(arr))):
+            raise _Bad(f"{what} holds non-integer values")
+        if count is not None and arr.size != count:
+            raise _Bad(f"{what} has {arr.size} elements, expected {count}")
+        return [int(v) for v in arr]
 
     def const_of(self, vid: int, what: str) -> np.ndarray:
         v = self.val(vid)
@@ -57,8 +100,11 @@ class Builder:
             outs = O.infer(op, ins, attrs)
         except O.OpError as e:
             raise _Bad(f"{op}: {e}") from None
+        for s, _ in outs:
+            if math.prod(s) > MAX_TENSOR_ELEMENTS:
+                raise _Bad(f"{op}: its output {list(s)} would have more than 2^32 elements")
         consts = [self.val(i).const for i in inputs]
-        if all(c is not None for c in consts) and all(int(np.prod(s)) <= MAX_FOLD_ELEMENTS for s, _ in outs):
+        if all(c is not None for c in consts) and _fold_cost(op, ins, outs, attrs) <= MAX_FOLD_ELEMENTS:
             results = run_node(op, consts, attrs)
             return [self.g.add_const(name if k == 0 else f"{name}:{k}", np.ascontiguousarray(r))
                     for k, r in enumerate(results)]
@@ -78,31 +124,49 @@ class Builder:
             try:
                 self.convert(op)
             except _Unsupported as e:
-                raise UnsupportedOperatorError(
-                    f"{self.raw.path}: operator #{op.index} {op.registered} ({op.name or self._name(op)}): {e}") from None
-            except _Bad as e:
-                raise ModelFormatError(self.raw.path, f"operator #{op.index} {op.registered}: {e}") from None
+                raise UnsupportedOperatorError(one_line(
+                    f"{self.raw.path}: operator #{op.index} {op.registered} ({op.name or self._name(op)}): {e}")) from None
+            except (_Bad, O.OpError) as e:
+                raise ModelFormatError(self.raw.path, one_line(f"operator #{op.index} {op.registered}: {e}")) from None
+            except (ArithmeticError, ValueError, IndexError, KeyError, TypeError, MemoryError) as e:
+                # Values no real model has (NaN sizes, absurd axes, ...) that slipped past the checks.
+                raise ModelFormatError(self.raw.path, one_line(
+                    f"operator #{op.index} {op.registered}: malformed ({e.__class__.__name__}: {e})")) from None
         g = self.g
         seen_names: set[str] = set()
+        seen_vids: set[int] = set()
+        produced = {o for n in g.nodes for o in n.outputs}
         for k, mvar in enumerate(self.raw.outputs):
             if mvar not in self.var:
                 raise ModelFormatError(self.raw.path, f"graph output var {mvar} is not produced by any operator")
             vid = self.var[mvar]
             name = self.raw.var_names.get(mvar, f"unnamed{k}")
             v = g.values[vid]
-            producer_is_node = any(vid in n.outputs for n in g.nodes)
-            if not producer_is_node or vid in g.outputs:
+            if vid not in produced or vid in seen_vids:
                 # Constant, input or repeated outputs get their own copy so every output is a node result.
                 new = g.add_value(name, v.shape, v.dtype)
                 g.add_node("Reshape", [vid], [new], {"shape": v.shape}, name)
                 vid = new
             g.values[vid].name = name if name not in seen_names else f"{name}:{k}"
             seen_names.add(g.values[vid].name)
+            seen_vids.add(vid)
             g.outputs.append(vid)
         g.meta.update(source="mge", container=self.raw.container, mge_version=self.raw.mge_version,
                       mge_version_string=self.raw.version_string, model_version=self.raw.model_version)
+        if self.expect_inputs:
+            # Drop the expected-value inputs once the assertions are gone, unless something else uses them.
+            producer, live, stack = g.producers(), set(), list(g.outputs)
+            while stack:
+                v = stack.pop()
+                if v not in live:
+                    live.add(v)
+                    stack.extend(producer[v].inputs if v in producer else [])
+            g.inputs = [i for i in g.inputs if i not in self.expect_inputs or i in live]
         g = g.prune()
-        g.validate()
+        try:
+            g.validate()
+        except ValueError as e:
+            raise ModelFormatError(self.raw.path, one_line(f"inconsistent graph: {e}")) from None
         return g
 
     def _name(self, op: RawOp) -> str:
@@ -122,7 +186,7 @@ class Builder:
                            f"({self.raw.var_names.get(mvar, '?')}) but the file records {list(want)}")
 
     def param(self, op: RawOp, name: str, index: int = 0) -> dict[str, Any]:
-        matching = [p for p in op.params if p.name == name]
+        matching = [p for p in op.params if p.name == name and p.tag in S.PARAMS]  # (tag 51 is also "DType")
         if len(matching) <= index:
             raise _Bad(f"missing its {name} param")
         return matching[index].fields
@@ -134,6 +198,9 @@ class Builder:
                                + ", ".join(SUPPORTED_MGE_OPERATORS))
         if op.output_dtype is not None and S.DTYPES.get(op.output_dtype[0]) is None:
             raise _Unsupported(f"output dtype {S.DTYPE_NAMES[op.output_dtype[0]]} (quantized models are not supported yet)")
+        lo, hi = MGE_INPUT_COUNTS.get(op.type, (0, None))
+        if len(op.inputs) < lo or (hi is not None and len(op.inputs) > hi):
+            raise _Bad(f"has {len(op.inputs)} inputs (expected {lo}" + (f"-{hi})" if hi != lo else ")"))
         for i in op.inputs:
             if i not in self.var:
                 raise _Bad(f"input var {i} is not defined before it is used")
@@ -173,8 +240,9 @@ class Builder:
         dt = t.numpy_dtype()
         if dt is None:
             raise _Unsupported(f"input dtype {S.DTYPE_NAMES[t.dtype]} is not supported yet")
-        if t.name in self.g.input_names():
+        if t.name in self.input_names:
             raise _Bad(f"duplicate graph input name {t.name!r}")
+        self.input_names.add(t.name)
         shape = tuple(self.input_shapes.get(t.name, t.shape))
         vid = self.g.add_value(t.name, shape, dt)
         self.g.inputs.append(vid)
@@ -200,7 +268,7 @@ class Builder:
         return self.reshape(w, (g * a, b, kh, kw), f"{name}:filter"), g
 
     def _conv(self, op, ins, name, nonlin):
-        p = self.param(op, op.params[0].name)
+        p = self.param(op, "ConvBias" if op.type == "ConvBiasForward" else "Convolution")
         attrs = self._conv_attrs(p)
         if len(ins) < 2 or len(ins) > 4:
             raise _Bad(f"takes 2-4 inputs, got {len(ins)}")
@@ -247,6 +315,8 @@ class Builder:
         dt = S.DTYPES.get(p["type"])
         if dt is None:
             raise _Unsupported(f"conversion to {S.DTYPE_NAMES.get(p['type'], p['type'])} (quantized types are not supported yet)")
+        if self.val(ins[0]).dtype == np.dtype(dt):
+            return [ins[0]]  # e.g. the cast to Bool MegEngine puts after comparisons, which give bool here
         return self.emit("TypeCvt", ins, {"dtype": dt}, name)
 
     # -- shapes ------------------------------------------------------------------------------------
@@ -262,7 +332,7 @@ class Builder:
     def op_Reshape(self, op, ins, name):
         if len(ins) != 2:
             raise _Bad(f"takes 2 inputs, got {len(ins)}")
-        tshape = [int(d) for d in self.const_of(ins[1], "Reshape's target shape").reshape(-1)]
+        tshape = self.ints_of(ins[1], "Reshape's target shape")
         axis = self.param(op, "OptionalAxisV1")["axis"]
         total = self.val(ins[0]).size
         if axis != 7:
@@ -274,7 +344,7 @@ class Builder:
         return [self.reshape(ins[0], tuple(tshape), name)]
 
     def op_Broadcast(self, op, ins, name):
-        tshape = tuple(int(d) for d in self.const_of(ins[1], "Broadcast's target shape").reshape(-1))
+        tshape = tuple(self.ints_of(ins[1], "Broadcast's target shape"))
         if tshape == self.val(ins[0]).shape:
             return [ins[0]]
         return self.emit("Broadcast", [ins[0]], {"shape": tshape}, name)
@@ -329,11 +399,9 @@ class Builder:
             nonlocal k
             if k >= len(ins):
                 raise _Bad("fewer index inputs than its items need")
-            arr = self.const_of(ins[k], f"Subtensor's {flag_name}")
+            (value,) = self.ints_of(ins[k], f"Subtensor's {flag_name}", 1)
             k += 1
-            if arr.size != 1:
-                raise _Bad(f"index input has {arr.size} elements, expected 1")
-            return int(arr.reshape(-1)[0])
+            return value
 
         for item in items:
             axis = item["axis"]
@@ -403,7 +471,7 @@ class Builder:
         p = self.param(op, "AdaptivePooling")
         if p["format"] != "NCHW":
             raise _Unsupported(f"pooling format {p['format']}")
-        out = [int(d) for d in self.const_of(ins[1], "AdaptivePooling's output size").reshape(-1)]
+        out = self.ints_of(ins[1], "AdaptivePooling's output size")
         shape = self.val(ins[0]).shape
         if len(out) != 2 or len(shape) != 4 or min(out) < 1:
             raise _Bad(f"output size {out} for input {list(shape)}")
@@ -421,7 +489,7 @@ class Builder:
             raise _Unsupported(f"resize format {p['format']}")
         if p["imode"] not in O.RESIZE_MODES:
             raise _Unsupported(f"resize interpolation {p['imode']}")
-        size = [int(d) for d in self.const_of(ins[1], "Resize's output size").reshape(-1)]
+        size = self.ints_of(ins[1], "Resize's output size")
         if len(size) != 2:
             raise _Bad(f"output size {size}")
         return self.emit("Resize", [ins[0]], {"mode": p["imode"], "size": tuple(size)}, name)
@@ -434,7 +502,7 @@ class Builder:
             raise _Unsupported("WarpPerspective with a mat_idx input")
         if p["imode"] not in ("LINEAR", "NEAREST") or p["bmode"] not in O.BORDER_MODES:
             raise _Unsupported(f"WarpPerspective {p['imode']}/{p['bmode']}")
-        size = [int(d) for d in self.const_of(ins[2], "WarpPerspective's output size").reshape(-1)]
+        size = self.ints_of(ins[-1], "WarpPerspective's output size", 2)
         return self.emit("WarpPerspective", ins[:2], {"size": tuple(size), "imode": p["imode"],
                                                       "bmode": p["bmode"], "border_val": float(p["border_val"])}, name)
 
@@ -471,13 +539,23 @@ class Builder:
         else:
             if len(ins) != 2:
                 raise _Bad("Reduce without an axis needs a target shape input")
-            target = [int(d) for d in self.const_of(ins[1], "Reduce's target shape").reshape(-1)]
+            target = self.ints_of(ins[1], "Reduce's target shape")
+            if target == [1] and len(shape) > 1:  # a reduction to one element, shape (1,)
+                axes = tuple(i for i, d in enumerate(shape) if d != 1)
+                y = self.emit("Reduce", [ins[0]], {"mode": p["mode"], "axes": axes}, name)[0] if axes \
+                    else self._reduce_nothing(ins[0], p["mode"], name)
+                return [self.reshape(y, (1,), name)]
             if len(target) != len(shape) or any(t not in (1, d) for t, d in zip(target, shape)):
                 raise _Unsupported(f"Reduce from {list(shape)} to {target}")
             axes = tuple(i for i, (t, d) in enumerate(zip(target, shape)) if t == 1 and d != 1)
             if not axes:
-                return [ins[0]]
+                return [self._reduce_nothing(ins[0], p["mode"], name)]
         return self.emit("Reduce", [ins[0]], {"mode": p["mode"], "axes": axes}, name)
+
+    def _reduce_nothing(self, x: int, mode: str, name: str) -> int:
+        # Reducing only size-1 axes changes nothing, except SUM_SQR, which still squares (checked
+        # against MegEngine 1.13).
+        return self.emit("Elemwise", [x], {"mode": "SQUARE"}, name)[0] if mode == "SUM_SQR" else x
 
     def _axis_op(self, irop, op, ins, name):
         nd = len(self.val(ins[0]).shape)
@@ -499,11 +577,11 @@ class Builder:
         return self.emit("Argsort", ins, {"order": self.param(op, "Argsort")["order"]}, name)
 
     def op_TopK(self, op, ins, name):
-        k = int(self.const_of(ins[1], "TopK's k").reshape(-1)[0])
+        k = self.ints_of(ins[1], "TopK's k", 1)[0]
         return self.emit("TopK", [ins[0]], {"k": k, "mode": self.param(op, "TopK")["mode"]}, name)
 
     def op_Linspace(self, op, ins, name):
-        num = int(self.const_of(ins[2], "Linspace's num").reshape(-1)[0])
+        num = self.ints_of(ins[2], "Linspace's num", 1)[0]
         if num < 1:
             raise _Bad(f"Linspace num {num}")
         return self.emit("Linspace", ins[:2], {"num": num, "endpoint": self.param(op, "Linspace")["endpoint"]}, name)
@@ -513,6 +591,17 @@ class Builder:
         nd = len(self.val(ins[0]).shape)
         return self.emit("Cumsum", ins, {"axis": O._norm_axis(p["axis"], nd), "exclusive": p["exclusive"],
                                          "reverse": p["reverse"]}, name)
+
+    def op_AssertEqual(self, op, ins, name):
+        # trace.dump(input_data=...) ("mgbtest0" files) checks each output against an expected value
+        # fed as an extra graph input: AssertEqual(expect, get[, err]) passes `get` through.
+        if len(ins) < 2:
+            raise _Bad(f"takes 2-3 inputs, got {len(ins)}")
+        if ins[0] in self.g.inputs:
+            self.expect_inputs.add(ins[0])
+        if op.inputs[1] in self.raw.var_names and op.outputs:
+            self.raw.var_names[op.outputs[0]] = self.raw.var_names[op.inputs[1]]
+        return [ins[1]]
 
     def op_Copy(self, op, ins, name):
         return [ins[0]]

@@ -392,11 +392,23 @@ INFER: dict[str, Callable[[list[TypedShape], dict], list[TypedShape]]] = {
 OPS = tuple(INFER)
 
 
+# Number of inputs each operator takes: (at least, at most); None = any number.
+ARITY: dict[str, tuple[int, int | None]] = {
+    "Conv": (2, 4), "Deconv": (2, 2), "Elemwise": (1, 4), "Concat": (1, None), "MatMul": (2, 2),
+    "BatchedMatMul": (2, 2), "LayerNorm": (1, 3), "IndexingOneHot": (2, 2), "IndexingSetOneHot": (3, 3),
+    "WarpPerspective": (2, 2), "BatchNorm": (5, 5), "Linspace": (2, 2),
+}
+
+
 def infer(op: str, ins: list[TypedShape], attrs: dict[str, Any]) -> list[TypedShape]:
     try:
         fn = INFER[op]
     except KeyError:
         raise OpError(f"unknown IR operator {op!r}") from None
+    lo, hi = ARITY.get(op, (1, 1))
+    if len(ins) < lo or (hi is not None and len(ins) > hi):
+        want = f"{lo}" if lo == hi else f"{lo}-{hi}" if hi is not None else f"at least {lo}"
+        raise OpError(f"{op} takes {want} inputs, got {len(ins)}")
     return fn(ins, attrs)
 
 
@@ -416,3 +428,92 @@ def flops(op: str, in_shapes: list[Shape], out_shapes: list[Shape], attrs: dict)
         k = in_shapes[0][-2] if attrs["transA"] else in_shapes[0][-1]
         return 2 * int(np.prod(out_shapes[0])) * k
     return 0
+
+
+# -- fused operators (loadrun/compile/passes/fuse.py, docs/compile.md) ----------------------------
+#
+# A fused node carries an elementwise *program*: ``views`` (input position, dims, element strides):
+# register k < len(views) reads input ``views[k][0]`` at flat output index i through the strided
+# view; ``program`` is a list of (kind, arg, dst, srcs) over float32 registers, kind one of
+# ELEMWISE (arg = mode), POWC (arg = exponent), ROUND_F16 (round to float16 and back), COPY;
+# ``outputs`` are the registers stored; ``out_shapes`` their shapes (all with the same element
+# count N). Every register holds N float32 elements indexed by the flat output index.
+
+FUSED_MAX_VIEWS = 16
+FUSED_MAX_REGS = 32
+FUSED_KINDS = ("ELEMWISE", "POWC", "ROUND_F16", "COPY")
+
+
+def check_program(ins: list[TypedShape], a: dict, n_prog_inputs: int) -> int:
+    """Validate a fused program against its inputs; returns the element count N."""
+    shapes = [tuple(s) for s in a["out_shapes"]]
+    if not shapes:
+        raise OpError("fused program: no outputs")
+    n_el = int(np.prod(shapes[0], dtype=np.int64))
+    if any(int(np.prod(s, dtype=np.int64)) != n_el for s in shapes):
+        raise OpError("fused program: outputs differ in element count")
+    views = a["views"]
+    if not 1 <= len(views) <= FUSED_MAX_VIEWS or not len(views) <= a["n_regs"] <= FUSED_MAX_REGS:
+        raise OpError(f"fused program: {len(views)} views / {a['n_regs']} registers out of range")
+    for k, (pos, dims, strides) in enumerate(views):
+        if not 0 <= pos < n_prog_inputs or ins[pos][1] != F32:
+            raise OpError(f"fused program: view {k} reads input {pos}, not a float32 program input")
+        if len(dims) != len(strides) or not 1 <= len(dims) <= 8 or int(np.prod(dims, dtype=np.int64)) != n_el:
+            raise OpError(f"fused program: view {k} dims {list(dims)} do not cover {n_el} elements")
+        span = sum((d - 1) * s for d, s in zip(dims, strides))
+        if min(strides) < 0 or min(dims) < 1 or span >= int(np.prod(ins[pos][0], dtype=np.int64)):
+            raise OpError(f"fused program: view {k} reads outside input {pos}")
+    defined = set(range(len(views)))
+    for kind, arg, dst, srcs in a["program"]:
+        want = {"ELEMWISE": ELEMWISE_ARITY.get(arg, 0) if arg not in BOOL_RESULT_MODES | BOOL_INPUT_MODES
+                | INT_ONLY_MODES else 0, "POWC": 1, "ROUND_F16": 1, "COPY": 1}.get(kind, 0)
+        if want == 0 or len(srcs) != want:
+            raise OpError(f"fused program: bad instruction {kind} {arg}")
+        if any(s not in defined for s in srcs) or not len(views) <= dst < a["n_regs"]:
+            raise OpError(f"fused program: instruction {kind} uses an undefined register or writes a view")
+        defined.add(dst)
+    if any(r not in defined for r in a["outputs"]) or len(a["outputs"]) != len(shapes):
+        raise OpError("fused program: an output register is never written")
+    return n_el
+
+
+def infer_fused_elemwise(ins, a):
+    check_program(ins, a, len(ins))
+    return [(tuple(s), F32) for s in a["out_shapes"]]
+
+
+def infer_fused_softmax(ins, a):
+    check_program(ins, a, len(ins))
+    shape = tuple(a["out_shapes"][0])
+    if len(a["out_shapes"]) != 1 or not 0 <= a["axis"] < len(shape):
+        raise OpError("FusedSoftmax: one program output and an axis in range")
+    return [(shape, F32)]
+
+
+def infer_fused_layernorm(ins, a):
+    n_prog = len(ins) - (2 if a["affine"] else 0)
+    check_program(ins, a, n_prog)
+    if len(a["out_shapes"]) != 1:
+        raise OpError("FusedLayerNorm: one program output")
+    x = (tuple(a["out_shapes"][0]), F32)
+    return infer_layernorm([x] + list(ins[n_prog:]), a)
+
+
+def infer_fused_mean(ins, a):
+    check_program(ins, a, len(ins))
+    shape = tuple(a["out_shapes"][0])
+    axes = tuple(a["axes"])
+    if len(a["out_shapes"]) != 1 or not axes or axes != tuple(range(len(shape) - len(axes), len(shape))):
+        raise OpError("FusedMean: one program output, reduced over trailing axes")
+    return [(tuple(1 if i in axes else d for i, d in enumerate(shape)), F32)]
+
+
+INFER.update({
+    "FusedElemwise": infer_fused_elemwise,
+    "FusedSoftmax": infer_fused_softmax,
+    "FusedLayerNorm": infer_fused_layernorm,
+    "FusedMean": infer_fused_mean,
+})
+OPS = tuple(INFER)
+ARITY.update({"FusedElemwise": (1, None), "FusedSoftmax": (1, None), "FusedLayerNorm": (1, None),
+              "FusedMean": (1, None)})

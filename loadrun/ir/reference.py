@@ -56,7 +56,11 @@ def _softplus(x):
 
 
 def _fmod(x, y):
-    return np.fmod(x, y)  # C's fmod for floats and C's % for integers: the sign of the dividend
+    # MegEngine 1.13 (checked on its CPU kernels): C's fmod for floats (the sign of the dividend),
+    # but Python's floor modulo for integers (the sign of the divisor).
+    if x.dtype.kind == "f":
+        return np.fmod(x, y)
+    return np.mod(x, y)
 
 
 def _floor_div(x, y):
@@ -514,3 +518,47 @@ def execute(graph: Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         for vid, r in zip(node.outputs, results):
             env[vid] = r
     return [env[o] for o in graph.outputs]
+
+
+# -- fused operators (docs/ir.md "Fused operators") ------------------------------------------------
+
+
+def run_program(ins: list[np.ndarray], a: dict[str, Any]) -> list[np.ndarray]:
+    """Evaluate a fused program step by step with the unfused kernels: bit-identical to the graph
+    it replaces (each step computes in float64 and rounds to float32, as the unfused nodes do)."""
+    regs: dict[int, np.ndarray] = {}
+    for k, (pos, dims, strides) in enumerate(a["views"]):
+        flat = np.ascontiguousarray(ins[pos]).reshape(-1)
+        itemsize = flat.dtype.itemsize
+        regs[k] = np.lib.stride_tricks.as_strided(flat, shape=tuple(dims),
+                                                  strides=tuple(s * itemsize for s in strides)).reshape(-1)
+    for kind, arg, dst, srcs in a["program"]:
+        x = [regs[s] for s in srcs]
+        if kind == "ELEMWISE":
+            regs[dst] = elemwise(x, {"mode": arg})[0]
+        elif kind == "POWC":
+            regs[dst] = np.power(_f64(x[0]), arg).astype(np.float32)
+        elif kind == "ROUND_F16":
+            regs[dst] = x[0].astype(np.float16).astype(np.float32)
+        else:
+            regs[dst] = x[0].copy()
+    return [regs[r].reshape(s).astype(np.float32) for r, s in zip(a["outputs"], a["out_shapes"])]
+
+
+def fused_layernorm(ins, a):
+    n_prog = len(ins) - (2 if a["affine"] else 0)
+    return layernorm(run_program(ins[:n_prog], a) + list(ins[n_prog:]), a)
+
+
+def fused_mean(ins, a):
+    # The unfused Pooling sums the window in float64 and divides by its area: the same mean.
+    x = run_program(ins, a)[0]
+    return [_f64(x).mean(axis=tuple(a["axes"]), keepdims=True).astype(np.float32)]
+
+
+KERNELS.update({
+    "FusedElemwise": run_program,
+    "FusedSoftmax": lambda ins, a: softmax(run_program(ins, a), a),
+    "FusedLayerNorm": fused_layernorm,
+    "FusedMean": fused_mean,
+})
