@@ -22,6 +22,7 @@ from loadrun.errors import ModelFormatError, OptionError
 from loadrun.feeds import Feed, InputSpec, build_feeds
 from loadrun.formats import load_model
 from loadrun.ir.reference import execute
+from loadrun.options import COMPILE_OPTIONS, RUNTIME_OPTIONS, Options
 from loadrun.profile import file_sha256, local_fingerprint
 from loadrun.runtime import RunOptions, Runtime
 from loadrun.tensor_io import write_npz
@@ -41,7 +42,9 @@ DECRYPT_METHODS = (None, "AES_default")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How to run and measure. ``runtime_options`` go to the native runtime's ``RunOptions``."""
+    """How to run and measure. ``options`` (a :class:`loadrun.options.Options`) carries the
+    runtime options; ``threads`` and the ``runtime_options`` mapping are merged into it (a
+    non-default ``threads`` wins over ``options.threads``), and every option must be available."""
 
     threads: int = 1
     warmup: int = 5
@@ -50,10 +53,20 @@ class RunConfig:
     seed: int = 0  # of the random inputs
     decrypt: str | None = None  # cipher of an encrypted model ("AES_default")
     runtime_options: Mapping[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
 
     def __post_init__(self) -> None:
         if self.threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
+        unknown = sorted(set(self.runtime_options) - set(RUNTIME_OPTIONS) - set(COMPILE_OPTIONS))
+        if unknown:
+            raise OptionError(f"unknown option(s): {', '.join(unknown)}")
+        opts = self.options.with_(**dict(self.runtime_options))
+        if self.threads != 1:
+            opts = opts.with_(threads=self.threads)
+        object.__setattr__(self, "options", opts)
+        object.__setattr__(self, "threads", opts.threads)
+        opts.check_available()
         if self.warmup < 0:
             raise OptionError(f"--warmup must be at least 0, got {self.warmup}")
         if self.iters < 1:
@@ -65,9 +78,12 @@ class RunConfig:
                               f"got {self.decrypt!r}")
 
     def to_dict(self) -> dict:
+        runtime = self.options.runtime_kwargs()
+        runtime.pop("threads")
+        if runtime["affinity"] is not None:
+            runtime["affinity"] = list(runtime["affinity"])
         return {"threads": self.threads, "warmup": self.warmup, "iters": self.iters,
-                "min_time_s": self.min_time, "seed": self.seed,
-                "runtime_options": dict(self.runtime_options)}
+                "min_time_s": self.min_time, "seed": self.seed, "runtime_options": runtime}
 
 
 @dataclass(frozen=True)
@@ -219,11 +235,10 @@ def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunCo
              for i in graph.inputs]
     feeds: list[Feed] = build_feeds(specs, inputs, config.seed)
     progress("compiling", 0, None)
-    compiled = compile_graph(graph)
+    compiled = compile_graph(graph, jit=int(config.options.jit))  # a compile option (docs/compile.md)
 
     progress("loading runtime", 0, None)
-    with Runtime.load(compiled, RunOptions(threads=config.threads,
-                                           **config.runtime_options)) as rt:
+    with Runtime.load(compiled, RunOptions.from_options(config.options)) as rt:
         for feed in feeds:
             rt.set_input(feed.spec.name, feed.array)
         progress("first run", 0, None)

@@ -1,5 +1,7 @@
 /* api.c: the public entry points of loadrun.h over the loader, planner and executor. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,10 @@ void lr_options_init(lr_options *o) {
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
     o->threads = 1;
+    o->inplace = 0; /* MegEngine Lite's defaults: dispatcher thread, record 0, no weight preprocess, heuristic */
+    o->record = 0;
+    o->weight_preprocess = 0;
+    o->fast_run = LR_FAST_RUN_HEURISTIC;
 }
 
 /* Reads only the fields the caller's struct has (its `size`). */
@@ -27,24 +33,38 @@ static lr_status read_options(const lr_options *in, lr_options *out) {
     out->size = sizeof *out;
     if (out->threads <= 0) out->threads = 1;
     if (out->threads > 256) return lr_fail(LR_ERR_ARGUMENT, "threads = %d is more than 256", out->threads);
+    if (out->inplace != 0 && out->inplace != 1) return lr_fail(LR_ERR_ARGUMENT, "inplace = %d: must be 0 or 1", out->inplace);
+    if (out->record < 0 || out->record > 2) return lr_fail(LR_ERR_ARGUMENT, "record = %d: must be 0, 1 or 2", out->record);
+    if (out->weight_preprocess != 0 && out->weight_preprocess != 1)
+        return lr_fail(LR_ERR_ARGUMENT, "weight_preprocess = %d: must be 0 or 1", out->weight_preprocess);
+    if (out->fast_run < LR_FAST_RUN_HEURISTIC || out->fast_run > LR_FAST_RUN_PROFILE_OPTIMIZED)
+        return lr_fail(LR_ERR_ARGUMENT, "fast_run = %d: must be 0 (heuristic) .. 3 (profile-optimized)", out->fast_run);
+    if (out->n_affinity < 0 || out->n_affinity > LR_MAX_AFFINITY)
+        return lr_fail(LR_ERR_ARGUMENT, "n_affinity = %d: must be 0..%d", out->n_affinity, LR_MAX_AFFINITY);
+    if (out->n_affinity) {
+        cpu_set_t allowed;
+        if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+        for (int i = 0; i < out->n_affinity; ++i) {
+            int c = out->affinity[i];
+            if (c < 0 || c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed))
+                return lr_fail(LR_ERR_ARGUMENT, "affinity: CPU %d is not available to this process (%d CPUs allowed)", c,
+                               CPU_COUNT(&allowed));
+        }
+    }
     return LR_OK;
 }
 
 void lr_model_release(lr_model *m) {
     if (!m) return;
+    lr_dispatcher_stop(m);
     lr_pool_destroy(m->pool);
     if (m->tensors)
         for (int i = 0; i < m->n_tensors; ++i) {
             free(m->tensors[i].name);
             lr_free64(m->tensors[i].io_buffer);
         }
-    if (m->nodes)
-        for (int i = 0; i < m->n_nodes; ++i) {
-            free(m->nodes[i].name);
-            free(m->nodes[i].packed);
-        }
+    lr_executor_release(m);
     free(m->tensors);
-    free(m->nodes);
     free(m->inputs);
     free(m->ids);
     free(m->ints);
@@ -64,16 +84,25 @@ static lr_status finish_load(lr_model *m, const lr_options *opts, int64_t t0, lr
     if (s == LR_OK) s = lr_parse_model(m);
     if (s == LR_OK) {
         m->threads = o.threads;
-        m->pool = lr_pool_create(o.threads);
+        m->inplace = o.inplace;
+        m->record = o.record;
+        m->weight_preprocess = o.weight_preprocess;
+        m->fast_run = o.fast_run;
+        m->n_affinity = o.n_affinity;
+        memcpy(m->affinity, o.affinity, sizeof m->affinity);
+        m->pool = lr_pool_create_pinned(o.threads, m->affinity, m->n_affinity);
         if (!m->pool) s = lr_fail(LR_ERR_MEMORY, "cannot start %d threads", o.threads);
     }
+    m->first_run_ns = -1;
+    m->last_run_ns = -1;
+    if (s == LR_OK) s = lr_choose_algorithms(m, o.algo_cache);
     if (s == LR_OK) s = lr_prepare_model(m);
+    lr_pool_reset_seen(m->pool); /* report where runs execute, not where load-time profiling did */
+    if (s == LR_OK && !m->inplace) s = lr_dispatcher_start(m);
     if (s != LR_OK) {
         lr_model_release(m);
         return s;
     }
-    m->first_run_ns = -1;
-    m->last_run_ns = -1;
     m->load_ns = lr_now_ns() - t0;
     *out = m;
     return LR_OK;
@@ -168,7 +197,13 @@ static lr_status info(const lr_tensor *t, int index, lr_dtype *dtype, int *ndim,
 lr_status lr_input_info(const lr_model *m, int i, lr_dtype *dt, int *nd, int64_t *dims) { return info(io_tensor(m, i, true), i, dt, nd, dims); }
 lr_status lr_output_info(const lr_model *m, int i, lr_dtype *dt, int *nd, int64_t *dims) { return info(io_tensor(m, i, false), i, dt, nd, dims); }
 
+/* Buffers belong to a pending run until it is done. */
+static void settle(const lr_model *m) {
+    if (m && m->dispatcher) lr_dispatch_wait((lr_model *)m);
+}
+
 lr_status lr_set_input(lr_model *m, int i, const void *data, size_t bytes) {
+    settle(m);
     const lr_tensor *t = io_tensor(m, i, true);
     if (!t) return lr_fail(LR_ERR_ARGUMENT, "no input with index %d", i);
     if (!data || bytes != t->nbytes)
@@ -179,22 +214,23 @@ lr_status lr_set_input(lr_model *m, int i, const void *data, size_t bytes) {
 
 lr_status lr_forward(lr_model *m) {
     if (!m) return lr_fail(LR_ERR_ARGUMENT, "lr_forward: model is NULL");
-    int64_t t0 = lr_now_ns();
-    m->run_status = lr_run_graph(m);
-    int64_t dt = lr_now_ns() - t0;
-    m->last_run_ns = dt;
-    if (m->first_run_ns < 0) m->first_run_ns = dt;
-    return m->run_status;
+    if (m->dispatcher) return lr_dispatch_forward(m);
+    return lr_timed_run(m);
 }
 
 lr_status lr_wait(lr_model *m) {
     if (!m) return lr_fail(LR_ERR_ARGUMENT, "lr_wait: model is NULL");
+    if (m->dispatcher) return lr_dispatch_wait(m);
     return m->run_status;
 }
 
-int64_t lr_last_run_ns(const lr_model *m) { return m ? m->last_run_ns : -1; }
+int64_t lr_last_run_ns(const lr_model *m) {
+    settle(m);
+    return m ? m->last_run_ns : -1;
+}
 
 lr_status lr_get_output(const lr_model *m, int i, void *dst, size_t bytes) {
+    settle(m);
     const lr_tensor *t = io_tensor(m, i, false);
     if (!t) return lr_fail(LR_ERR_ARGUMENT, "no output with index %d", i);
     if (!dst || bytes != t->nbytes)
@@ -204,6 +240,7 @@ lr_status lr_get_output(const lr_model *m, int i, void *dst, size_t bytes) {
 }
 
 const void *lr_output_data(const lr_model *m, int i) {
+    settle(m);
     const lr_tensor *t = io_tensor(m, i, false);
     return t ? t->data : NULL;
 }
@@ -214,11 +251,13 @@ lr_status lr_timed_loop(lr_model *m, int warmup, int iters, int64_t min_time_ns,
     *count = 0;
     for (int i = 0; i < warmup; ++i) {
         lr_status s = lr_forward(m);
+        if (s == LR_OK) s = lr_wait(m);
         if (s != LR_OK) return s;
     }
     int64_t total = 0;
     while (*count < capacity && ((int64_t)*count < iters || total < min_time_ns)) {
         lr_status s = lr_forward(m);
+        if (s == LR_OK) s = lr_wait(m);
         if (s != LR_OK) return s;
         samples[(*count)++] = m->last_run_ns;
         total += m->last_run_ns;
@@ -228,6 +267,7 @@ lr_status lr_timed_loop(lr_model *m, int warmup, int iters, int64_t min_time_ns,
 
 lr_status lr_stats_get(const lr_model *m, lr_stats *out) {
     if (!m || !out || out->size < sizeof(uint32_t)) return lr_fail(LR_ERR_ARGUMENT, "lr_stats_get: bad arguments");
+    settle(m);
     lr_stats s;
     memset(&s, 0, sizeof s);
     s.size = sizeof s;
@@ -242,6 +282,26 @@ lr_status lr_stats_get(const lr_model *m, lr_stats *out) {
     s.io_bytes = m->io_bytes;
     s.load_ns = m->load_ns;
     s.first_run_ns = m->first_run_ns;
+    s.runs = m->runs;
+    s.graph_walks_per_run = m->run_walks;
+    s.weight_packs_per_run = m->run_weight_packs;
+    s.kernels_per_run = m->run_kernels;
+    s.fused_kernels = m->fused_kernels;
+    s.recorded_calls = (uint32_t)m->n_calls;
+    s.metadata_bytes = lr_metadata_bytes(m);
+    s.metadata_bytes_at_load = m->metadata_at_load;
+    s.threads_used = (uint32_t)lr_pool_threads_seen(m->pool);
+    s.dispatcher_runs = m->dispatcher_runs;
+    s.profiling_ns = m->profiling_ns;
+    s.profiled_nodes = m->profiled_nodes;
+    s.algo_cache_hits = m->cache_hits;
+    s.algo_cache_misses = m->cache_misses;
+    s.algo_cache_status = m->cache_status;
+    s.algo_cache_written = m->cache_written;
+    s.inplace = m->inplace;
+    s.record = m->record;
+    s.weight_preprocess = m->weight_preprocess;
+    s.fast_run = m->fast_run;
     size_t n = out->size < sizeof s ? out->size : sizeof s;
     uint32_t keep = out->size;
     memcpy(out, &s, n);
@@ -251,7 +311,14 @@ lr_status lr_stats_get(const lr_model *m, lr_stats *out) {
 
 int lr_node_count(const lr_model *m) { return m ? m->n_nodes : 0; }
 
-static const lr_node *node_at(const lr_model *m, int i) { return m && i >= 0 && i < m->n_nodes ? &m->nodes[i] : NULL; }
+static const lr_node *node_at(const lr_model *m, int i) {
+    if (m && m->metadata_freed) {
+        lr_fail(LR_ERR_UNSUPPORTED, "record level 2 freed the graph metadata (node names, operators, algorithms) after the "
+                                    "first run; query before running, or load with record 0 or 1");
+        return NULL;
+    }
+    return m && i >= 0 && i < m->n_nodes ? &m->nodes[i] : NULL;
+}
 
 const char *lr_node_op(const lr_model *m, int i) {
     const lr_node *n = node_at(m, i);
@@ -267,4 +334,42 @@ const char *lr_node_algo(const lr_model *m, int i) {
     const lr_node *n = node_at(m, i);
     if (!n) return NULL;
     return n->alias ? "alias" : n->algo ? n->algo->name : "none";
+}
+
+const char *lr_node_layout(const lr_model *m, int i) {
+    const lr_node *n = node_at(m, i);
+    if (!n) return NULL;
+    const lr_tensor *y = &m->tensors[n->out[0]];
+    if (y->ndim == 5 && (n->op == LR_OP_CONV || n->op == LR_OP_POOLING || n->op == LR_OP_ELEMWISE || n->op == LR_OP_DECONV ||
+                         lr_op_is_fused(n->op))) { /* blocked (N, C/b, H, W, b) */
+        switch (y->dims[4]) {
+        case 4: return "nchw44";
+        case 8: return "nchw88";
+        case 16: return "nchw16";
+        default: break;
+        }
+    }
+    return "nchw";
+}
+
+int lr_cpus_used(const lr_model *m, int *cpus, int capacity) {
+    settle(m);
+    return m ? lr_pool_cpus_seen(m->pool, cpus, capacity < 0 ? 0 : capacity) : 0;
+}
+
+const char *lr_algo_cache_message(const lr_model *m) { return m ? m->cache_message : ""; }
+
+lr_status lr_reshape_input(lr_model *m, int i, int ndim, const int64_t *dims) {
+    settle(m);
+    const lr_tensor *t = io_tensor(m, i, true);
+    if (!t) return lr_fail(LR_ERR_ARGUMENT, "no input with index %d", i);
+    if (ndim < 1 || ndim > LR_MAX_NDIM || !dims) return lr_fail(LR_ERR_ARGUMENT, "lr_reshape_input: bad ndim/dims");
+    bool same = ndim == t->ndim;
+    for (int d = 0; same && d < ndim; ++d) same = dims[d] == t->dims[d];
+    if (same) return LR_OK;
+    if (m->metadata_freed)
+        return lr_fail(LR_ERR_UNSUPPORTED, "input %d (%s): record level 2 freed the graph metadata needed to re-plan for a new "
+                                           "shape; load the model again (or use record 0 or 1)", i, t->name);
+    return lr_fail(LR_ERR_UNSUPPORTED, "input %d (%s): shapes are static in a compiled model; compile it again for the new shape",
+                   i, t->name);
 }

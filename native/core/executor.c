@@ -1,5 +1,8 @@
 /* executor.c: turns a checked model into something runnable (algorithms, packed weights, memory
  * plan, bound pointers) and runs it: a flat walk over the nodes, everything decided at load. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,19 +26,21 @@ void lr_free64(void *p) {
 lr_status lr_prepare_model(lr_model *m) {
     lr_status s;
     m->kernels = 0;
-    for (int i = 0; i < m->n_nodes; ++i) {
-        lr_node *n = &m->nodes[i];
-        n->algo = lr_algo_choose(m, n);
-        if (!n->algo)
-            return lr_fail(LR_ERR_UNSUPPORTED, "node %d (%s '%s'): no kernel supports these shapes/dtypes", i, lr_op_name(n->op), n->name);
-    }
+    m->fused_kernels = 0;
+    for (int i = 0; i < m->n_nodes; ++i)
+        if (!m->nodes[i].algo)
+            return lr_fail(LR_ERR_UNSUPPORTED, "node %d (%s '%s'): no kernel supports these shapes/dtypes", i, lr_op_name(m->nodes[i].op),
+                           m->nodes[i].name);
     if ((s = lr_plan_memory(m)) != LR_OK) return s;
     size_t ws = 0;
     for (int i = 0; i < m->n_nodes; ++i) {
         lr_node *n = &m->nodes[i];
         if (n->alias) continue;
         m->kernels++;
-        if (n->algo->prepare && (s = n->algo->prepare(m, n)) != LR_OK) return s;
+        if (lr_op_is_fused(n->op)) m->fused_kernels++;
+        /* weight preprocess: prepare (packing, transforms) once here; otherwise the kernel does it
+         * into its workspace inside every run (its workspace() sees n->packed == NULL) */
+        if (m->weight_preprocess && n->algo->prepare && (s = n->algo->prepare(m, n)) != LR_OK) return s;
         m->packed_bytes += n->packed_bytes;
         size_t w = n->algo->workspace ? n->algo->workspace(m, n, m->threads) : 0;
         if (w > ws) ws = w;
@@ -61,16 +66,116 @@ lr_status lr_prepare_model(lr_model *m) {
         default: x->data = r->producer >= 0 ? m->arena + r->arena_offset : NULL; break;
         }
     }
+    m->metadata_at_load = lr_metadata_bytes(m);
+    return LR_OK;
+}
+
+static size_t name_bytes(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+/* Graph metadata held in memory: names, the tensor and node tables, attribute pools, the recording. */
+size_t lr_metadata_bytes(const lr_model *m) {
+    size_t b = (size_t)m->n_tensors * sizeof(lr_tensor) + (size_t)(m->n_inputs + m->n_outputs) * sizeof(int) +
+               (size_t)m->n_ids * sizeof(int) + (size_t)m->n_ints * sizeof(int64_t) + (size_t)m->n_floats * sizeof(double) +
+               (size_t)m->n_calls * sizeof(lr_call);
+    for (int t = 0; t < m->n_tensors; ++t) b += name_bytes(m->tensors[t].name);
+    if (m->nodes) {
+        b += (size_t)m->n_nodes * sizeof(lr_node);
+        for (int i = 0; i < m->n_nodes; ++i) b += name_bytes(m->nodes[i].name);
+    }
+    return b;
+}
+
+/* Record level 2: what replay does not need goes — node table and names (graph I/O names stay,
+ * lr_input_name needs them). Packed weights now belong to the recorded calls. */
+static void free_metadata(lr_model *m) {
+    for (int t = 0; t < m->n_tensors; ++t) {
+        lr_tensor *x = &m->tensors[t];
+        if (x->kind == LR_KIND_INPUT || x->kind == LR_KIND_OUTPUT) continue;
+        bool io = false;
+        for (int k = 0; k < m->n_inputs + m->n_outputs && !io; ++k) io = m->inputs[k] == t;
+        if (io) continue;
+        free(x->name);
+        x->name = NULL;
+    }
+    for (int i = 0; i < m->n_nodes; ++i) {
+        free(m->nodes[i].name);
+        if (m->nodes[i].alias) free(m->nodes[i].packed); /* never set for aliases; kept for symmetry */
+    }
+    for (int c = 0; c < m->n_calls; ++c) m->calls[c].node.name = NULL;
+    free(m->nodes);
+    m->nodes = NULL;
+    m->metadata_freed = true;
+}
+
+void lr_executor_release(lr_model *m) {
+    if (m->nodes)
+        for (int i = 0; i < m->n_nodes; ++i) {
+            free(m->nodes[i].name);
+            free(m->nodes[i].packed);
+        }
+    else
+        for (int c = 0; c < m->n_calls; ++c) free(m->calls[c].node.packed);
+    free(m->nodes);
+    m->nodes = NULL;
+    free(m->calls);
+    m->calls = NULL;
+}
+
+/* record 0 (and the first run of 1/2): walk the graph — re-check each node's shapes, look its
+ * algorithm up, dispatch; record >= 1 keeps the flat list of (function, bound node) calls. */
+static lr_status walk_graph(lr_model *m, const lr_run_ctx *ctx) {
+    bool record = m->record >= 1;
+    if (record && !m->calls) {
+        m->calls = calloc((size_t)m->kernels + 1, sizeof *m->calls);
+        if (!m->calls) return lr_fail(LR_ERR_MEMORY, "out of memory recording the kernel calls");
+    }
+    int n_calls = 0;
+    m->run_walks = 1;
+    for (int i = 0; i < m->n_nodes; ++i) {
+        const lr_node *n = &m->nodes[i];
+        if (n->alias) continue;
+        lr_status s = lr_check_node(m, n, i);
+        if (s != LR_OK) return s;
+        const lr_algo *a = lr_algo_at(n->algo_id);
+        if (!a) return lr_fail(LR_ERR_RUNTIME, "node %d (%s): algorithm %d is not in this build", i, lr_op_name(n->op), n->algo_id);
+        if ((s = a->run(ctx, n)) != LR_OK) return s;
+        m->run_kernels++;
+        if (record) m->calls[n_calls++] = (lr_call){a->run, *n};
+    }
+    if (record) {
+        m->n_calls = n_calls;
+        m->recorded = true;
+        if (m->record == 2) free_metadata(m);
+    }
     return LR_OK;
 }
 
 lr_status lr_run_graph(lr_model *m) {
     lr_run_ctx ctx = {m, m->pool, m->threads, m->workspace};
-    for (int i = 0; i < m->n_nodes; ++i) {
-        const lr_node *n = &m->nodes[i];
-        if (n->alias) continue;
-        lr_status s = n->algo->run(&ctx, n);
+    m->run_walks = 0;
+    m->run_weight_packs = 0;
+    m->run_kernels = 0;
+    lr_pool_note_running(m->pool, 0);
+    if (!m->recorded) return walk_graph(m, &ctx);
+    for (int c = 0; c < m->n_calls; ++c) { /* replay */
+        lr_status s = m->calls[c].run(&ctx, &m->calls[c].node);
         if (s != LR_OK) return s;
+        m->run_kernels++;
     }
     return LR_OK;
+}
+
+lr_status lr_timed_run(lr_model *m) {
+    cpu_set_t saved;
+    bool pin = m->inplace && m->n_affinity && pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0;
+    if (pin) lr_pin_self(m->affinity[0]); /* the caller is thread 0 for the run, then gets its own mask back */
+    int64_t t0 = lr_now_ns();
+    lr_status s = lr_run_graph(m);
+    int64_t dt = lr_now_ns() - t0;
+    if (pin) pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    m->last_run_ns = dt;
+    if (m->first_run_ns < 0) m->first_run_ns = dt;
+    m->runs++;
+    m->run_status = s;
+    return s;
 }

@@ -24,6 +24,12 @@ enum lr_op {
     LR_OP_CUMSUM, LR_OP_WARP_PERSPECTIVE, LR_OP_BATCHNORM, LR_OP_LINSPACE, LR_OP_COUNT
 };
 
+/* Operator codes of fused operators (the JIT's): counted as fused kernels by lr_op_is_fused. */
+#define LR_OP_FUSED_FIRST 64
+#define LR_OP_FUSED_LAST 79
+/* The JIT passes' fused operators (loadrun/compile/passes/fuse.py, native/generic/fused_elemwise.c). */
+enum { LR_OP_FUSED_ELEMWISE = 64, LR_OP_FUSED_SOFTMAX = 65, LR_OP_FUSED_LAYERNORM = 66, LR_OP_FUSED_MEAN = 67 };
+
 /* Where a tensor's bytes live once the plan is bound. */
 enum lr_storage { LR_STORE_CONST, LR_STORE_IO, LR_STORE_ARENA };
 
@@ -59,7 +65,20 @@ typedef struct lr_node {
     void *packed;        /* weight preprocess result owned by the node */
     size_t packed_bytes;
     bool alias;          /* output 0 shares input 0's storage and no kernel runs */
+    int algo_id;         /* index of algo in the registry (the per-run lookup of record level 0) */
+    bool profiled;       /* fast-run timed its candidates */
+    bool cache_hit;      /* the algorithm came from the algorithm cache */
 } lr_node;
+
+struct lr_run_ctx;
+
+/* One recorded kernel call: the function and its bound arguments (record levels 1 and 2). */
+typedef struct lr_call {
+    lr_status (*run)(const struct lr_run_ctx *ctx, const lr_node *n);
+    lr_node node; /* a copy: record level 2 frees the node table */
+} lr_call;
+
+struct lr_dispatcher;
 
 struct lr_model {
     uint8_t *file;       /* the compiled bytes (mmap or an owned aligned copy) */
@@ -72,6 +91,7 @@ struct lr_model {
     int *ids;
     int64_t *ints;
     double *floats;
+    int n_ids, n_ints, n_floats;
     uint8_t *arena;
     size_t arena_bytes, arena_lower_bound;
     void *workspace;
@@ -82,6 +102,24 @@ struct lr_model {
     int kernels;
     int64_t load_ns, first_run_ns, last_run_ns;
     lr_status run_status;
+    /* options in effect */
+    int inplace, record, weight_preprocess, fast_run;
+    int n_affinity;
+    int affinity[LR_MAX_AFFINITY];
+    /* executor: the dispatcher (inplace = 0) and the recording (record >= 1) */
+    struct lr_dispatcher *dispatcher;
+    lr_call *calls;
+    int n_calls;
+    bool recorded, metadata_freed;
+    /* counters */
+    uint32_t runs, dispatcher_runs, fused_kernels;
+    uint32_t run_walks, run_weight_packs, run_kernels; /* of the last run */
+    size_t metadata_at_load;
+    int64_t profiling_ns;
+    uint32_t profiled_nodes, cache_hits, cache_misses;
+    int cache_status, cache_written;
+    char cache_message[256];
+    char run_error[512]; /* the dispatcher's lr_last_error of a failed run */
 };
 
 /* What a kernel gets at run time. */
@@ -101,7 +139,14 @@ typedef struct lr_algo {
     lr_status (*prepare)(lr_model *m, lr_node *n);                         /* NULL: nothing to pack */
     lr_status (*run)(const lr_run_ctx *ctx, const lr_node *n);
     unsigned inplace_inputs; /* bit k: output 0 may overwrite input k (same shape) when it dies at this node */
+    unsigned flags;          /* LR_ALGO_*; 0 for a plain deterministic algorithm */
+    /* Estimated nanoseconds of one run (fast-run profile-optimized ranks candidates by it); NULL: unknown. */
+    double (*cost)(const lr_model *m, const struct lr_node *n, int threads);
 } lr_algo;
+
+/* Results depend on thread timing (e.g. split-K partial sums added in completion order):
+ * excluded by fast-run profile-reproducible. */
+#define LR_ALGO_NONDETERMINISTIC 1u
 
 /* error.c */
 lr_status lr_fail(lr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -124,6 +169,13 @@ lr_status lr_check_node(const lr_model *m, const lr_node *n, int index);
 
 /* algo_registry.c */
 const lr_algo *lr_algo_choose(const lr_model *m, const lr_node *n);
+int lr_algo_count(void);
+const lr_algo *lr_algo_at(int id);
+int lr_algo_find(const char *name); /* registry index, -1 when this build has no such algorithm */
+bool lr_op_is_fused(int op);
+
+/* fast_run.c: algorithm choice at load (heuristic, profiling, the algorithm cache) */
+lr_status lr_choose_algorithms(lr_model *m, const char *cache_path);
 
 /* memory_plan.c */
 lr_status lr_plan_memory(lr_model *m);
@@ -133,10 +185,22 @@ void *lr_alloc64(size_t bytes);
 void lr_free64(void *p);
 lr_status lr_prepare_model(lr_model *m);
 lr_status lr_run_graph(lr_model *m);
+lr_status lr_timed_run(lr_model *m); /* one run, timed; counters updated */
+size_t lr_metadata_bytes(const lr_model *m);
+void lr_executor_release(lr_model *m);
+
+/* dispatcher.c: the run thread of inplace = 0 */
+lr_status lr_dispatcher_start(lr_model *m);
+void lr_dispatcher_stop(lr_model *m);
+lr_status lr_dispatch_forward(lr_model *m);
+lr_status lr_dispatch_wait(lr_model *m); /* waits for a pending run; returns the last run's status */
 
 /* loader.c */
 lr_status lr_parse_model(lr_model *m);
 void lr_model_release(lr_model *m);
+
+/* A kernel packing/transforming constant weights inside its run (weight preprocess off) says so. */
+static inline void lr_note_weight_pack(const lr_run_ctx *c) { c->model->run_weight_packs++; }
 
 static inline lr_tensor *lr_in(const lr_run_ctx *c, const lr_node *n, int i) { return &c->model->tensors[n->in[i]]; }
 static inline lr_tensor *lr_out(const lr_run_ctx *c, const lr_node *n, int i) { return &c->model->tensors[n->out[i]]; }

@@ -16,7 +16,12 @@ static const char *op_names[LR_OP_COUNT] = {
     "Argmin", "Argsort", "TopK", "IndexingOneHot", "IndexingSetOneHot", "Cumsum", "WarpPerspective",
     "BatchNorm", "Linspace"};
 
-const char *lr_op_name(int op) { return op >= 0 && op < LR_OP_COUNT ? op_names[op] : "?"; }
+static const char *fused_op_names[] = {"FusedElemwise", "FusedSoftmax", "FusedLayerNorm", "FusedMean"};
+
+const char *lr_op_name(int op) {
+    if (op >= LR_OP_FUSED_ELEMWISE && op <= LR_OP_FUSED_MEAN) return fused_op_names[op - LR_OP_FUSED_ELEMWISE];
+    return op >= 0 && op < LR_OP_COUNT ? op_names[op] : "?";
+}
 
 typedef struct chk {
     const lr_model *m;
@@ -134,6 +139,8 @@ static lr_status check_elemwise(const chk *c) {
     if (lr_elemwise_int_only((int)mode) && lr_dtype_is_float(dt)) return BAD(PFX "mode needs integer inputs", ARGS);
     return want_out(c, 0, lr_elemwise_bool_result((int)mode) ? LR_BOOL : dt, ndim, dims);
 }
+
+static lr_status check_fused(const chk *c);
 
 static lr_status check_node(const chk *c) {
     const lr_node *n = c->n;
@@ -358,6 +365,8 @@ static lr_status check_node(const chk *c) {
         if (a[0] < 1 || !in_range(a[1], 0, 1)) return BAD(PFX "bad num/endpoint", ARGS);
         dims[0] = a[0];
         return want_out(c, 0, LR_FLOAT32, 1, dims);
+    case LR_OP_FUSED_ELEMWISE: case LR_OP_FUSED_SOFTMAX: case LR_OP_FUSED_LAYERNORM: case LR_OP_FUSED_MEAN:
+        return check_fused(c);
     }
     return lr_fail(LR_ERR_UNSUPPORTED, PFX "unknown operator code", ARGS);
 }
@@ -365,4 +374,122 @@ static lr_status check_node(const chk *c) {
 lr_status lr_check_node(const lr_model *m, const lr_node *n, int index) {
     chk c = {m, n, index};
     return check_node(&c);
+}
+
+/* ---- fused operators (docs/compiled-format.md "Fused programs"): every view, register, mode and
+ * stride of the program is checked so the kernels (native/generic/fused_elemwise.c) can trust it. */
+
+#define F_VIEW_INTS (2 + 2 * LR_MAX_NDIM)
+#define F_MAX_VIEWS 16
+#define F_MAX_REGS 32
+#define F_MAX_INSTR 4096
+
+static bool fused_mode_ok(int64_t mode) {
+    int m = (int)mode;
+    return lr_elemwise_arity(mode) > 0 && !lr_elemwise_bool_result(m) && !lr_elemwise_int_only(m) && m != LR_EW_NOT &&
+           m != LR_EW_AND && m != LR_EW_OR && m != LR_EW_XOR;
+}
+
+/* The program at p (n ints, nf floats) over the first n_prog inputs; *numel: its element count. */
+static lr_status check_program(const chk *c, const int64_t *p, int64_t n, int n_prog, int64_t nf, int n_outputs,
+                               int64_t *numel) {
+    if (n < 4) return BAD(PFX "program header missing", ARGS);
+    int64_t nv = p[0], ni = p[1], nr = p[2], no = p[3];
+    if (!in_range(nv, 1, F_MAX_VIEWS) || !in_range(ni, 0, F_MAX_INSTR) || !in_range(nr, nv, F_MAX_REGS) || no != n_outputs)
+        return BAD(PFX "program header out of range (%lld views, %lld instructions, %lld registers, %lld outputs)", ARGS,
+                   (long long)nv, (long long)ni, (long long)nr, (long long)no);
+    if (n != 4 + nv * F_VIEW_INTS + ni * 7 + no) return BAD(PFX "program length does not match its header", ARGS);
+    for (int i = 0; i < n_prog; ++i)
+        if (IN(c, i)->dtype != LR_FLOAT32) return lr_fail(LR_ERR_UNSUPPORTED, PFX "program input %d is not float32", ARGS, i);
+    int64_t total = -1;
+    const int64_t *v = p + 4;
+    for (int64_t k = 0; k < nv; ++k, v += F_VIEW_INTS) {
+        if (!in_range(v[0], 0, n_prog - 1) || !in_range(v[1], 1, LR_MAX_NDIM)) return BAD(PFX "view %lld: bad input or rank", ARGS, (long long)k);
+        const lr_tensor *t = IN(c, (int)v[0]);
+        int64_t prod = 1, span = 0;
+        for (int d = 0; d < LR_MAX_NDIM; ++d) {
+            int64_t dim = v[2 + d], st = v[2 + LR_MAX_NDIM + d];
+            if (d >= v[1]) {
+                if (dim || st) return BAD(PFX "view %lld: unused dims are not zero", ARGS, (long long)k);
+                continue;
+            }
+            if (!in_range(dim, 1, (int64_t)1 << 40) || !in_range(st, 0, t->numel)) return BAD(PFX "view %lld: bad dim/stride", ARGS, (long long)k);
+            if (prod > ((int64_t)1 << 40) / dim) return BAD(PFX "view %lld: too many elements", ARGS, (long long)k);
+            prod *= dim;
+            if (st && dim - 1 > (t->numel - 1 - span) / st) return BAD(PFX "view %lld reads outside input %lld", ARGS, (long long)k, (long long)v[0]);
+            span += (dim - 1) * st;
+        }
+        if (total >= 0 && prod != total) return BAD(PFX "views cover different element counts", ARGS);
+        total = prod;
+    }
+    uint64_t defined = ((uint64_t)1 << nv) - 1;
+    for (int64_t k = 0; k < ni; ++k, v += 7) {
+        int64_t kind = v[0], arg = v[1], dst = v[2];
+        int arity = 1;
+        if (kind == 0) {
+            if (!fused_mode_ok(arg)) return lr_fail(LR_ERR_UNSUPPORTED, PFX "instruction %lld: elementwise mode %lld cannot be fused", ARGS, (long long)k, (long long)arg);
+            arity = lr_elemwise_arity(arg);
+        } else if (kind == 1) {
+            if (!in_range(arg, 0, nf - 1)) return BAD(PFX "instruction %lld: exponent index out of range", ARGS, (long long)k);
+        } else if (kind == 2 || kind == 3) {
+            if (arg != 0) return BAD(PFX "instruction %lld: argument must be 0", ARGS, (long long)k);
+        } else {
+            return BAD(PFX "instruction %lld: unknown kind %lld", ARGS, (long long)k, (long long)kind);
+        }
+        for (int s = 0; s < 4; ++s) {
+            int64_t r = v[3 + s];
+            if (s < arity ? !(in_range(r, 0, nr - 1) && ((defined >> r) & 1)) : r != -1)
+                return BAD(PFX "instruction %lld: source %d reads an undefined register", ARGS, (long long)k, s);
+        }
+        if (!in_range(dst, nv, nr - 1)) return BAD(PFX "instruction %lld: destination register out of range", ARGS, (long long)k);
+        defined |= (uint64_t)1 << dst;
+    }
+    uint64_t stored = 0;
+    for (int64_t k = 0; k < no; ++k) {
+        int64_t r = v[k];
+        if (!in_range(r, nv, nr - 1) || !((defined >> r) & 1) || ((stored >> r) & 1))
+            return BAD(PFX "output %lld: register not written by the program, or stored twice", ARGS, (long long)k);
+        stored |= (uint64_t)1 << r;
+    }
+    *numel = total;
+    return LR_OK;
+}
+
+static lr_status check_fused(const chk *c) {
+    const lr_node *n = c->n;
+    const int64_t *a = n->ints;
+    int64_t numel;
+    const lr_tensor *y = OUT(c, 0);
+    switch (n->op) {
+    case LR_OP_FUSED_ELEMWISE:
+        TRY(check_program(c, a, n->n_ints, n->n_in, n->n_floats, n->n_out, &numel));
+        for (int k = 0; k < n->n_out; ++k)
+            if (OUT(c, k)->dtype != LR_FLOAT32 || OUT(c, k)->numel != numel) return BAD(PFX "output %d is not float32 of %lld elements", ARGS, k, (long long)numel);
+        return LR_OK;
+    case LR_OP_FUSED_SOFTMAX:
+        if (n->n_out != 1 || n->n_ints < 1) return BAD(PFX "needs one output and an axis", ARGS);
+        TRY(check_program(c, a + 1, n->n_ints - 1, n->n_in, n->n_floats, 1, &numel));
+        if (y->dtype != LR_FLOAT32 || y->numel != numel || !in_range(a[0], 0, y->ndim - 1)) return BAD(PFX "bad output or axis", ARGS);
+        return LR_OK;
+    case LR_OP_FUSED_MEAN:
+        if (n->n_out != 1 || n->n_ints < 1) return BAD(PFX "needs one output", ARGS);
+        TRY(check_program(c, a + 1, n->n_ints - 1, n->n_in, n->n_floats, 1, &numel));
+        if (y->dtype != LR_FLOAT32 || numel % y->numel || !in_range(a[0], 1, y->ndim)) return BAD(PFX "output does not divide the program's elements", ARGS);
+        return LR_OK;
+    default: { /* LR_OP_FUSED_LAYERNORM */
+        if (n->n_out != 3 || n->n_ints < 2 || n->n_floats < 1 || !in_range(a[1], 0, 1)) return BAD(PFX "bad outputs/attributes", ARGS);
+        int n_prog = n->n_in - 2 * (int)a[1];
+        if (n_prog < 1) return BAD(PFX "affine needs weight and bias", ARGS);
+        TRY(check_program(c, a + 2, n->n_ints - 2, n_prog, n->n_floats - 1, 1, &numel));
+        if (y->dtype != LR_FLOAT32 || y->numel != numel || !in_range(a[0], 1, y->ndim)) return BAD(PFX "bad output or normalized_dim", ARGS);
+        int64_t inner = 1, dims[LR_MAX_NDIM];
+        for (int d = y->ndim - (int)a[0]; d < y->ndim; ++d) inner *= y->dims[d];
+        for (int i = n_prog; i < n->n_in; ++i)
+            if (IN(c, i)->dtype != LR_FLOAT32 || IN(c, i)->numel != inner) return BAD(PFX "weight/bias size does not match", ARGS);
+        int nd = y->ndim - (int)a[0];
+        if (nd == 0) { dims[0] = 1; nd = 1; } else memcpy(dims, y->dims, sizeof dims);
+        TRY(want_out(c, 1, LR_FLOAT32, nd, dims));
+        return want_out(c, 2, LR_FLOAT32, nd, dims);
+    }
+    }
 }

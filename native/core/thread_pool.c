@@ -1,11 +1,16 @@
 /* thread_pool.c: pthreads workers that spin briefly, then sleep, between parallel_for calls. */
+#define _GNU_SOURCE
 #include "thread_pool.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #define LR_SPIN_ROUNDS 20000
+#define LR_SEEN_WORDS 4 /* CPUs and thread indices 0..255 are sampled */
 
 struct lr_thread_pool {
     int threads;
@@ -19,7 +24,51 @@ struct lr_thread_pool {
     lr_task_fn fn;
     void *ctx;
     int stop;
+    const int *cpus; /* pinning of workers, NULL: none */
+    int n_cpus;
+    atomic_uint_fast64_t cpu_seen[LR_SEEN_WORDS], thread_seen[LR_SEEN_WORDS];
 };
+
+static void mark(atomic_uint_fast64_t *words, int bit) {
+    if (bit < 0 || bit >= 64 * LR_SEEN_WORDS) return;
+    uint_fast64_t m = (uint_fast64_t)1 << (bit % 64);
+    if (!(atomic_load_explicit(&words[bit / 64], memory_order_relaxed) & m)) atomic_fetch_or_explicit(&words[bit / 64], m, memory_order_relaxed);
+}
+
+void lr_pool_note_running(lr_thread_pool *p, int thread) {
+    if (!p) return;
+    mark(p->thread_seen, thread);
+    mark(p->cpu_seen, sched_getcpu());
+}
+
+static int list_bits(const atomic_uint_fast64_t *words, int *out, int capacity) {
+    int n = 0;
+    for (int b = 0; b < 64 * LR_SEEN_WORDS; ++b)
+        if ((atomic_load_explicit(&words[b / 64], memory_order_relaxed) >> (b % 64)) & 1) {
+            if (out && n < capacity) out[n] = b;
+            ++n;
+        }
+    return n;
+}
+
+int lr_pool_cpus_seen(const lr_thread_pool *p, int *cpus, int capacity) { return p ? list_bits(p->cpu_seen, cpus, capacity) : 0; }
+int lr_pool_threads_seen(const lr_thread_pool *p) { return p ? list_bits(p->thread_seen, NULL, 0) : 0; }
+
+void lr_pool_reset_seen(lr_thread_pool *p) {
+    if (!p) return;
+    for (int i = 0; i < LR_SEEN_WORDS; ++i) {
+        atomic_store(&p->cpu_seen[i], 0);
+        atomic_store(&p->thread_seen[i], 0);
+    }
+}
+
+int lr_pin_self(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
 
 typedef struct worker_arg {
     lr_thread_pool *pool;
@@ -27,9 +76,14 @@ typedef struct worker_arg {
 } worker_arg;
 
 static void run_tasks(lr_thread_pool *p, int thread) {
+    bool noted = false;
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
         if (t >= p->n_tasks) return;
+        if (!noted) { /* sampled once per parallel region, only by threads that got work */
+            lr_pool_note_running(p, thread);
+            noted = true;
+        }
         p->fn(p->ctx, t, thread);
     }
 }
@@ -38,6 +92,7 @@ static void *worker_main(void *arg) {
     worker_arg wa = *(worker_arg *)arg;
     free(arg);
     lr_thread_pool *p = wa.pool;
+    if (p->cpus) lr_pin_self(p->cpus[wa.index % p->n_cpus]); /* checked by the owner before creating the pool */
     uint_fast64_t seen = 0;
     for (;;) {
         uint_fast64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
@@ -60,11 +115,19 @@ static void *worker_main(void *arg) {
     }
 }
 
-lr_thread_pool *lr_pool_create(int threads) {
+lr_thread_pool *lr_pool_create(int threads) { return lr_pool_create_pinned(threads, NULL, 0); }
+
+lr_thread_pool *lr_pool_create_pinned(int threads, const int *cpus, int n_cpus) {
     if (threads < 1) threads = 1;
     lr_thread_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->threads = threads;
+    p->cpus = n_cpus > 0 ? cpus : NULL;
+    p->n_cpus = n_cpus;
+    for (int i = 0; i < LR_SEEN_WORDS; ++i) {
+        atomic_init(&p->cpu_seen[i], 0);
+        atomic_init(&p->thread_seen[i], 0);
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -112,6 +175,7 @@ int lr_pool_threads(const lr_thread_pool *p) { return p ? p->threads : 1; }
 void lr_parallel_for(lr_thread_pool *p, int64_t n, lr_task_fn fn, void *ctx) {
     if (n <= 0) return;
     if (!p || p->threads == 1 || n == 1) {
+        lr_pool_note_running(p, 0);
         for (int64_t t = 0; t < n; ++t) fn(ctx, t, 0);
         return;
     }

@@ -59,4 +59,10 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     return LR_OK;
 }
 
-const lr_algo lr_algo_conv_depthwise_direct_f32 = {"conv_depthwise_direct_f32", LR_OP_CONV, usable, NULL, NULL, run, false};
+static double cost(const lr_model *m, const lr_node *n, int threads) {
+    lr_conv_geom g;
+    lr_conv_geom_of(m, n, &g);
+    return (double)g.n * g.c * g.kh * g.kw * g.oh * g.ow / (2.0 * threads);
+}
+
+const lr_algo lr_algo_conv_depthwise_direct_f32 = {"conv_depthwise_direct_f32", LR_OP_CONV, usable, NULL, NULL, run, false, 0, cost};

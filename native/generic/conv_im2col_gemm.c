@@ -57,7 +57,7 @@ static size_t workspace(const lr_model *m, const lr_node *n, int threads) {
     lr_conv_geom_of(m, n, &g);
     int64_t K = g.icg * g.kh * g.kw, N = g.oh * g.ow;
     size_t f = (size_t)threads * lr_gemm_scratch_floats(K, N);
-    if (lr_min(m, n, 1)->kind != LR_KIND_CONST) f += packed_floats(&g) + 16;
+    if (!n->packed) f += packed_floats(&g) + 16; /* weights packed in every run (not constant, or no weight preprocess) */
     return f * sizeof(float);
 }
 
@@ -120,6 +120,7 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     float *scratch = ctx->workspace;
     const float *packed = n->packed;
     if (!packed) {
+        if (lr_in(ctx, n, 1)->kind == LR_KIND_CONST) lr_note_weight_pack(ctx);
         float *p = scratch;
         pack_weights(&g, lr_in(ctx, n, 1)->data, p);
         packed = p;
@@ -148,4 +149,11 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     return LR_OK;
 }
 
-const lr_algo lr_algo_conv_im2col_gemm_f32 = {"conv_im2col_gemm_f32_6x8", LR_OP_CONV, usable, workspace, prepare, run, false};
+static double cost(const lr_model *m, const lr_node *n, int threads) {
+    lr_conv_geom g;
+    lr_conv_geom_of(m, n, &g);
+    double K = (double)g.icg * g.kh * g.kw, macs = (double)g.n * g.oc * K * g.oh * g.ow;
+    return macs / (6.0 * threads) + (double)g.n * g.g * K * g.oh * g.ow / 2.0; /* + im2col packing */
+}
+
+const lr_algo lr_algo_conv_im2col_gemm_f32 = {"conv_im2col_gemm_f32_6x8", LR_OP_CONV, usable, workspace, prepare, run, false, 0, cost};

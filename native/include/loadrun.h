@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define LR_VERSION_MAJOR 0
-#define LR_VERSION_MINOR 1
+#define LR_VERSION_MINOR 2
 #define LR_VERSION_PATCH 0
 
 typedef enum lr_status {
@@ -49,16 +49,46 @@ typedef enum lr_dtype {
 
 typedef struct lr_model lr_model;
 
+/* How algorithms are chosen at load (MegEngine's fast-run). */
+typedef enum lr_fast_run {
+    LR_FAST_RUN_HEURISTIC = 0,            /* first usable algorithm in registry order */
+    LR_FAST_RUN_PROFILE = 1,              /* time every usable algorithm on the real shapes, keep the fastest */
+    LR_FAST_RUN_PROFILE_REPRODUCIBLE = 2, /* profile, only algorithms whose results are bitwise deterministic */
+    LR_FAST_RUN_PROFILE_OPTIMIZED = 3     /* profile only the candidates the cost model ranks in its top 2 */
+} lr_fast_run;
+
+#define LR_MAX_AFFINITY 64
+
 /* Load/run options. Initialise with lr_options_init() and set `size` = sizeof(lr_options) so a
- * newer library can tell which fields an older caller knows about. */
+ * newer library can tell which fields an older caller knows about. Fields are only appended;
+ * a field the caller's `size` does not cover keeps its lr_options_init() default (MegEngine
+ * Lite's defaults: a dispatcher thread, record 0, weights packed per run, heuristic). */
 typedef struct lr_options {
     uint32_t size;   /* sizeof(lr_options) as the caller compiled it */
-    int32_t threads; /* total threads including the caller; <= 0 means 1 */
+    int32_t threads; /* total threads including the caller (or the dispatcher); <= 0 means 1 */
+    /* appended in 0.2 */
+    int32_t inplace;           /* 0: a dispatcher thread runs the kernels, lr_forward returns early; 1: the caller's thread */
+    int32_t record;            /* 0: walk the graph each run; 1: record the first run's kernel calls, replay them;
+                                  2: as 1 and free the graph metadata after recording */
+    int32_t weight_preprocess; /* 0: pack/transform weights inside every run; 1: once at load */
+    int32_t fast_run;          /* lr_fast_run */
+    int32_t n_affinity;        /* 0: no pinning; else pool thread i (0 = dispatcher/caller) runs on affinity[i % n] */
+    int32_t affinity[LR_MAX_AFFINITY];
+    const char *algo_cache; /* algorithm cache file: read at load; written (atomically) after profiling. NULL: none */
 } lr_options;
+
+/* What became of the algorithm cache file at load. */
+typedef enum lr_algo_cache_status {
+    LR_ALGO_CACHE_NONE = 0,     /* no cache file given */
+    LR_ALGO_CACHE_LOADED = 1,   /* read and used */
+    LR_ALGO_CACHE_ABSENT = 2,   /* the file does not exist yet (it is written after profiling) */
+    LR_ALGO_CACHE_CORRUPT = 3,  /* rejected: not a cache, bad version or checksum; not used */
+    LR_ALGO_CACHE_FOREIGN = 4   /* rejected: written by another build or CPU; not used */
+} lr_algo_cache_status;
 
 typedef struct lr_stats {
     uint32_t size;                    /* set by the caller to sizeof(lr_stats) */
-    uint32_t threads;                 /* threads used, caller included */
+    uint32_t threads;                 /* threads configured, caller/dispatcher included */
     uint32_t kernels;                 /* kernel calls per run (nodes that are not zero-copy aliases) */
     uint32_t nodes;                   /* nodes in the graph */
     uint64_t arena_bytes;             /* planned activation arena */
@@ -69,9 +99,27 @@ typedef struct lr_stats {
     uint64_t io_bytes;                /* input and output buffers */
     int64_t load_ns;                  /* lr_load_* wall time */
     int64_t first_run_ns;             /* first lr_forward, -1 before it */
+    /* appended in 0.2 */
+    uint32_t runs;                    /* completed runs */
+    uint32_t graph_walks_per_run;     /* last run: 1 when it walked the graph, 0 when it replayed a recording */
+    uint32_t weight_packs_per_run;    /* last run: constant weights packed/transformed inside the run */
+    uint32_t kernels_per_run;         /* last run: kernel calls made */
+    uint32_t fused_kernels;           /* kernel nodes whose operator is a fused one (op table flag) */
+    uint32_t recorded_calls;          /* length of the recorded kernel-call list (0 before recording) */
+    uint64_t metadata_bytes;          /* graph metadata held now: names, tensor/node tables, attribute pools */
+    uint64_t metadata_bytes_at_load;  /* the same right after load */
+    uint32_t threads_used;            /* distinct pool threads that executed kernel work so far */
+    uint32_t dispatcher_runs;         /* runs executed on the dispatcher thread */
+    int64_t profiling_ns;             /* fast-run profiling time during load */
+    uint32_t profiled_nodes;          /* nodes whose candidates were timed */
+    uint32_t algo_cache_hits;         /* nodes whose algorithm came from the cache */
+    uint32_t algo_cache_misses;       /* profiled nodes the cache did not know */
+    int32_t algo_cache_status;        /* lr_algo_cache_status */
+    int32_t algo_cache_written;       /* 1 when this load wrote the cache file */
+    int32_t inplace, record, weight_preprocess, fast_run; /* the options in effect */
 } lr_stats;
 
-LR_API const char *lr_version(void);  /* "0.1.0" */
+LR_API const char *lr_version(void);  /* "0.2.0" */
 LR_API const char *lr_build_id(void); /* compiler, flags, date: identifies the binary */
 LR_API const char *lr_last_error(void); /* message of the last failure on this thread */
 LR_API const char *lr_status_name(lr_status s);
@@ -93,7 +141,8 @@ LR_API lr_status lr_output_info(const lr_model *model, int index, lr_dtype *dtyp
 
 /* Copies exactly the input's byte size from data. */
 LR_API lr_status lr_set_input(lr_model *model, int index, const void *data, size_t bytes);
-/* Starts a run. Runs are synchronous for now: lr_wait returns the run's status. */
+/* Starts a run. With inplace = 0 the dispatcher thread runs it and lr_forward returns at once;
+ * lr_wait blocks until it is done and returns its status (other calls on the handle wait too). */
 LR_API lr_status lr_forward(lr_model *model);
 LR_API lr_status lr_wait(lr_model *model);
 /* Nanoseconds of the last completed run, measured around the kernels with CLOCK_MONOTONIC. */
@@ -112,6 +161,20 @@ LR_API int lr_node_count(const lr_model *model);
 LR_API const char *lr_node_op(const lr_model *model, int index);   /* "Conv", ... */
 LR_API const char *lr_node_name(const lr_model *model, int index);
 LR_API const char *lr_node_algo(const lr_model *model, int index); /* chosen algorithm */
+/* Layout the node's kernel works in: "nchw", or a blocked one ("nchw44", "nchw88", "nchw16"). */
+LR_API const char *lr_node_layout(const lr_model *model, int index);
+/* Node queries read graph metadata: with record level 2 they return NULL after the first run
+ * (lr_last_error says why). */
+
+/* The CPUs the model's threads were seen running on (sched_getcpu, sampled per parallel region);
+ * writes up to `capacity` CPU ids in increasing order and returns how many there are. */
+LR_API int lr_cpus_used(const lr_model *model, int *cpus, int capacity);
+/* Why the algorithm cache was rejected or not written (empty when all went well). */
+LR_API const char *lr_algo_cache_message(const lr_model *model);
+/* Asks for a different shape of input `index`. Shapes are static in the compiled format, so only
+ * the current shape is accepted; a record level 2 model refuses any change because the metadata
+ * needed to re-plan was freed. */
+LR_API lr_status lr_reshape_input(lr_model *model, int index, int ndim, const int64_t *dims);
 
 #ifdef __cplusplus
 }

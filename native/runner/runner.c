@@ -1,7 +1,8 @@
 /* loadrun-runner: runs a compiled model with the native runtime and prints one JSON document.
  *
  *   loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N]
- *                  [--iters N] [--min-time SECONDS] [--output-dir DIR]
+ *                  [--iters N] [--min-time SECONDS] [--output-dir DIR] [--affinity LIST] [--inplace 0|1]
+ *                  [--record 0|1|2] [--weight-preprocess 0|1] [--fast-run MODE] [--algo-cache FILE]
  *
  * Inputs are matched by name (--input) or by position; inputs not given are zeros (reported).
  * On failure: {"error": "..."} on stdout and exit status 1 (2 for bad usage).
@@ -53,13 +54,37 @@ static bool parse_int(const char *s, long long lo, long long hi, long long *out)
     return true;
 }
 
+/* "0,2,4-7" -> cpus; false on a malformed list or more than LR_MAX_AFFINITY CPUs. */
+static bool parse_cpus(const char *s, int *cpus, int *n) {
+    *n = 0;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || a > 4095) return false;
+        s = end;
+        if (*s == '-') {
+            b = strtol(s + 1, &end, 10);
+            if (end == s + 1 || b < a || b > 4095) return false;
+            s = end;
+        }
+        for (long c = a; c <= b; ++c) {
+            if (*n >= LR_MAX_AFFINITY) return false;
+            cpus[(*n)++] = (int)c;
+        }
+        if (*s == ',') ++s;
+        else if (*s) return false;
+    }
+    return *n > 0;
+}
+
 typedef struct input_arg {
     const char *name; /* NULL: positional */
     const char *file;
 } input_arg;
 
 int main(int argc, char **argv) {
-    const char *model_path = NULL, *out_dir = NULL;
+    const char *model_path = NULL, *out_dir = NULL, *algo_cache = NULL;
+    int inplace = 0, record = 0, weight_preprocess = 0, fast_run = 0, n_affinity = 0, affinity[LR_MAX_AFFINITY];
     long long threads = 1, warmup = 1, iters = 10;
     double min_time = 0;
     input_arg *ins = calloc((size_t)argc, sizeof *ins);
@@ -70,12 +95,35 @@ int main(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fprintf(stderr, "usage: loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N] "
-                            "[--iters N] [--min-time SECONDS] [--output-dir DIR]\n");
+                            "[--iters N] [--min-time SECONDS] [--output-dir DIR] [--affinity LIST] [--inplace 0|1] "
+                            "[--record 0|1|2] [--weight-preprocess 0|1] "
+                            "[--fast-run heuristic|profile|profile-reproducible|profile-optimized] [--algo-cache FILE]\n");
             free(ins);
             return 0;
         } else if (!strcmp(a, "--threads") || !strcmp(a, "--warmup") || !strcmp(a, "--iters")) {
             long long *dst = a[2] == 't' ? &threads : a[2] == 'w' ? &warmup : &iters;
             if (!v || !parse_int(v, a[2] == 't' ? 1 : 0, 1 << 24, dst)) { free(ins); return fail(2, "%s needs a non-negative integer", a, NULL); }
+            ++i;
+        } else if (!strcmp(a, "--inplace") || !strcmp(a, "--record") || !strcmp(a, "--weight-preprocess")) {
+            long long hi = a[2] == 'r' ? 2 : 1, val;
+            if (!v || !parse_int(v, 0, hi, &val)) { free(ins); return fail(2, "%s needs 0..%s", a, hi == 2 ? "2" : "1"); }
+            if (a[2] == 'i') inplace = (int)val;
+            else if (a[2] == 'r') record = (int)val;
+            else weight_preprocess = (int)val;
+            ++i;
+        } else if (!strcmp(a, "--fast-run")) {
+            static const char *modes[] = {"heuristic", "profile", "profile-reproducible", "profile-optimized"};
+            fast_run = -1;
+            for (int k = 0; v && k < 4; ++k)
+                if (!strcmp(v, modes[k])) fast_run = k;
+            if (fast_run < 0) { free(ins); return fail(2, "--fast-run needs heuristic, profile, profile-reproducible or profile-optimized", NULL, NULL); }
+            ++i;
+        } else if (!strcmp(a, "--algo-cache")) {
+            if (!v) { free(ins); return fail(2, "--algo-cache needs a file", NULL, NULL); }
+            algo_cache = v;
+            ++i;
+        } else if (!strcmp(a, "--affinity")) {
+            if (!v || !parse_cpus(v, affinity, &n_affinity)) { free(ins); return fail(2, "--affinity needs a CPU list like 0,1 or 2-3", NULL, NULL); }
             ++i;
         } else if (!strcmp(a, "--min-time")) {
             char *end;
@@ -105,15 +153,39 @@ int main(int argc, char **argv) {
     lr_options opts;
     lr_options_init(&opts);
     opts.threads = (int32_t)threads;
+    opts.inplace = inplace;
+    opts.record = record;
+    opts.weight_preprocess = weight_preprocess;
+    opts.fast_run = fast_run;
+    opts.n_affinity = n_affinity;
+    for (int k = 0; k < n_affinity; ++k) opts.affinity[k] = affinity[k];
+    opts.algo_cache = algo_cache;
     lr_model *m = NULL;
     int rc = 1;
     npy_array arr = {0};
     int64_t *samples = NULL;
     char err[512];
     const char **sources = NULL;
+    int nodes_known = 0;
+    char **node_names = NULL;
+    const char **node_ops = NULL, **node_algos = NULL, **node_layouts = NULL;
     if (lr_load_file(model_path, &opts, &m) != LR_OK) {
         rc = fail(1, "%s", lr_last_error(), NULL);
         goto done;
+    }
+    /* node metadata is read before running: record level 2 frees it after the first run */
+    nodes_known = lr_node_count(m);
+    node_names = calloc((size_t)nodes_known + 1, sizeof *node_names);
+    node_ops = calloc((size_t)nodes_known + 1, sizeof *node_ops);
+    node_algos = calloc((size_t)nodes_known + 1, sizeof *node_algos);
+    node_layouts = calloc((size_t)nodes_known + 1, sizeof *node_layouts);
+    if (!node_names || !node_ops || !node_algos || !node_layouts) { rc = fail(1, "out of memory", NULL, NULL); goto done; }
+    for (int i = 0; i < nodes_known; ++i) {
+        node_names[i] = strdup(lr_node_name(m, i));
+        node_ops[i] = lr_node_op(m, i);       /* static strings */
+        node_algos[i] = lr_node_algo(m, i);
+        node_layouts[i] = lr_node_layout(m, i);
+        if (!node_names[i]) { rc = fail(1, "out of memory", NULL, NULL); goto done; }
     }
     int nin = lr_input_count(m), nout = lr_output_count(m), positional = 0;
     sources = calloc((size_t)nin + 1, sizeof *sources);
@@ -165,11 +237,24 @@ int main(int argc, char **argv) {
            (unsigned long long)st.arena_bytes, (unsigned long long)st.arena_lower_bound_bytes, (unsigned long long)st.weight_bytes,
            (unsigned long long)st.packed_weight_bytes, (unsigned long long)st.workspace_bytes, (unsigned long long)st.io_bytes,
            st.kernels, st.nodes);
-    printf("  \"algorithms\": [");
-    for (int i = 0; i < lr_node_count(m); ++i) {
+    int cpus[256], n_cpus = lr_cpus_used(m, cpus, 256);
+    printf("  \"runtime\": {\"runs\": %u, \"graph_walks_per_run\": %u, \"weight_packs_per_run\": %u, \"kernels_per_run\": %u, "
+           "\"fused_kernels\": %u, \"recorded_calls\": %u, \"metadata_bytes\": %llu, \"metadata_bytes_at_load\": %llu, "
+           "\"threads_used\": %u, \"dispatcher_runs\": %u, \"profiling_ns\": %lld, \"profiled_nodes\": %u, "
+           "\"algo_cache_hits\": %u, \"algo_cache_misses\": %u, \"algo_cache_status\": %d, \"algo_cache_written\": %d, "
+           "\"algo_cache_message\": ",
+           st.runs, st.graph_walks_per_run, st.weight_packs_per_run, st.kernels_per_run, st.fused_kernels, st.recorded_calls,
+           (unsigned long long)st.metadata_bytes, (unsigned long long)st.metadata_bytes_at_load, st.threads_used, st.dispatcher_runs,
+           (long long)st.profiling_ns, st.profiled_nodes, st.algo_cache_hits, st.algo_cache_misses, st.algo_cache_status,
+           st.algo_cache_written);
+    json_string(stdout, lr_algo_cache_message(m));
+    printf(", \"cpus_used\": [");
+    for (int k = 0; k < n_cpus && k < 256; ++k) printf("%s%d", k ? ", " : "", cpus[k]);
+    printf("]},\n  \"algorithms\": [");
+    for (int i = 0; i < nodes_known; ++i) {
         printf("%s{\"node\": ", i ? ", " : "");
-        json_string(stdout, lr_node_name(m, i));
-        printf(", \"op\": \"%s\", \"algo\": \"%s\"}", lr_node_op(m, i), lr_node_algo(m, i));
+        json_string(stdout, node_names[i]);
+        printf(", \"op\": \"%s\", \"algo\": \"%s\", \"layout\": \"%s\"}", node_ops[i], node_algos[i], node_layouts[i]);
     }
     printf("],\n  \"inputs\": [");
     for (int i = 0; i < nin; ++i) {
@@ -210,6 +295,11 @@ int main(int argc, char **argv) {
     printf("]\n}\n");
     rc = 0;
 done:
+    for (int i = 0; node_names && i < nodes_known; ++i) free(node_names[i]);
+    free(node_names);
+    free(node_ops);
+    free(node_algos);
+    free(node_layouts);
     npy_free(&arr);
     free(samples);
     free(sources);

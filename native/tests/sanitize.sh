@@ -19,7 +19,7 @@ if command -v valgrind >/dev/null; then
     ninja -C build/dev test_native
     echo "== load/run/free loop (valgrind memcheck)"
     valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
-        build/dev/test_native "$CORPUS" --loop 3
+        build/dev/test_native "$CORPUS" --loop 6
 fi
 
 echo "== Python runtime tests against the sanitized library"
@@ -27,5 +27,5 @@ ASAN_LIB=$(gcc -print-file-name=libasan.so)
 UBSAN_LIB=$(gcc -print-file-name=libubsan.so)
 LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     LOADRUN_LIB=$ROOT/build/asan/libloadrun.so "$PY" -m pytest -q -p no:cacheprovider \
-    tests/test_native.py tests/test_compiled_format.py
+    tests/test_native.py tests/test_compiled_format.py tests/test_runtime_options.py
 echo "sanitizers: clean"

@@ -59,11 +59,19 @@ static void fill_inputs(lr_model *m) {
     }
 }
 
+/* The leak loop cycles through runtime options (dispatcher/inplace, record levels, weight
+ * preprocess, fast-run) so the dispatcher thread and record/replay are checked too. */
+static int opt_variant = 0;
+
 /* Loads and runs; returns a malloc'ed copy of all outputs (or NULL when it failed cleanly). */
 static uint8_t *load_run(const uint8_t *buf, size_t size, int threads, size_t *out_bytes) {
     lr_options o;
     lr_options_init(&o);
     o.threads = threads;
+    o.inplace = opt_variant & 1;
+    o.record = (opt_variant >> 1) % 3;
+    o.weight_preprocess = (opt_variant >> 2) & 1;
+    o.fast_run = (opt_variant >> 3) % 4;
     lr_model *m = NULL;
     if (lr_load_memory(buf, size, &o, &m) != LR_OK) {
         CHECK(m == NULL && strlen(lr_last_error()) > 0, "failed load leaves a handle or no message");
@@ -79,6 +87,7 @@ static uint8_t *load_run(const uint8_t *buf, size_t size, int threads, size_t *o
         return calloc(1, 1);
     }
     fill_inputs(m);
+    if (opt_variant && lr_forward(m) == LR_OK) lr_wait(m); /* a second run replays a recording */
     if (lr_forward(m) == LR_OK && lr_wait(m) == LR_OK) {
         for (int i = 0; i < lr_output_count(m); ++i) {
             lr_dtype dt;
@@ -137,7 +146,7 @@ static void test_api_misuse(void) {
     CHECK(lr_load_memory("LRMODEL", 8, &o, &m) == LR_ERR_ARGUMENT, "old options size");
     CHECK(lr_forward(NULL) == LR_ERR_ARGUMENT && lr_input_count(NULL) == 0 && lr_node_algo(NULL, 0) == NULL, "NULL model");
     lr_free(NULL);
-    CHECK(strcmp(lr_version(), "0.1.0") == 0 && strstr(lr_build_id(), "loadrun") != NULL, "version/build id");
+    CHECK(strcmp(lr_version(), "0.2.0") == 0 && strstr(lr_build_id(), "loadrun") != NULL, "version/build id");
 }
 
 static void test_half(void) {
@@ -183,7 +192,11 @@ int main(int argc, char **argv) {
         if (loops) {
             size_t size = 0, n;
             uint8_t *buf = read_file(path, &size);
-            for (int i = 0; i < loops; ++i) free(load_run(buf, size, 2, &n));
+            for (int i = 0; i < loops; ++i) {
+                opt_variant = i;
+                free(load_run(buf, size, 2, &n));
+            }
+            opt_variant = 0;
             free(buf);
         } else {
             test_model(path);
