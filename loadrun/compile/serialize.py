@@ -36,6 +36,11 @@ OP_CODES = {
     "Argmin": 19, "Argsort": 20, "TopK": 21, "IndexingOneHot": 22, "IndexingSetOneHot": 23,
     "Cumsum": 24, "WarpPerspective": 25, "BatchNorm": 26, "Linspace": 27,
 }
+# fused operators of the JIT passes (loadrun/compile/passes/fuse.py): codes 64-79
+OP_CODES.update({"FusedElemwise": 64, "FusedSoftmax": 65, "FusedLayerNorm": 66, "FusedMean": 67})
+FUSED_KINDS = {"ELEMWISE": 0, "POWC": 1, "ROUND_F16": 2, "COPY": 3}
+FUSED_VIEW_INTS = 2 + 2 * MAX_NDIM
+FUSED_INSTR_INTS = 7
 
 NONLINEARITY = {"IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "H_SWISH": 3}
 REDUCE_MODE = {"SUM": 0, "SUM_SQR": 1, "PRODUCT": 2, "MIN": 3, "MAX": 4, "MEAN": 5}
@@ -117,8 +122,44 @@ def encode_attrs(op: str, a: dict[str, Any]) -> tuple[list[int], list[float]]:
         return [], [float(a["eps"])]
     if op == "Linspace":
         return [int(a["num"]), int(bool(a.get("endpoint", True)))], []
+    if op in ("FusedElemwise", "FusedSoftmax", "FusedLayerNorm", "FusedMean"):
+        return encode_fused(op, a)
     raise UnsupportedOperatorError(f"operator {op!r} is not supported by the compiled format; "
                                    f"supported: {', '.join(OP_CODES)}")
+
+
+def encode_program(a: dict[str, Any], floats: list[float]) -> list[int]:
+    """A fused program as ints (docs/compiled-format.md, "Fused programs"); POWC exponents go to
+    ``floats`` and the instruction's arg is their index there."""
+    ints = [len(a["views"]), len(a["program"]), int(a["n_regs"]), len(a["outputs"])]
+    for pos, dims, strides in a["views"]:
+        pad = [0] * (MAX_NDIM - len(dims))
+        ints += [int(pos), len(dims), *map(int, dims), *pad, *map(int, strides), *pad]
+    for kind, arg, dst, srcs in a["program"]:
+        if kind == "ELEMWISE":
+            code = ops.ELEMWISE_MODES.index(str(arg).upper())
+        elif kind == "POWC":
+            code = len(floats)
+            floats.append(float(arg))
+        else:
+            code = 0
+        src = [int(x) for x in srcs] + [-1] * (4 - len(srcs))
+        ints += [FUSED_KINDS[kind], code, int(dst), *src]
+    return ints + [int(r) for r in a["outputs"]]
+
+
+def encode_fused(op: str, a: dict[str, Any]) -> tuple[list[int], list[float]]:
+    """Own attributes first, then the program: Softmax [axis]; LayerNorm [normalized_dim, affine]
+    and floats [eps]; FusedMean [number of trailing reduced axes]."""
+    if op == "FusedSoftmax":
+        head, floats = [int(a["axis"])], []
+    elif op == "FusedLayerNorm":
+        head, floats = [int(a["normalized_dim"]), int(bool(a["affine"]))], [float(a["eps"])]
+    elif op == "FusedMean":
+        head, floats = [len(a["axes"])], []
+    else:
+        head, floats = [], []
+    return head + encode_program(a, floats), floats
 
 
 def check_graph(graph: Graph) -> None:

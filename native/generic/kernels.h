@@ -7,6 +7,8 @@
 
 extern const lr_algo lr_algo_conv_depthwise_direct_f32;
 extern const lr_algo lr_algo_conv_im2col_gemm_f32;
+extern const lr_algo lr_algo_conv_1x1_rowblock_f32;
+extern const lr_algo lr_algo_conv_direct_f32;
 extern const lr_algo lr_algo_deconv_gather_f32;
 extern const lr_algo lr_algo_elemwise_generic;
 extern const lr_algo lr_algo_powc_f32;
@@ -19,7 +21,10 @@ extern const lr_algo lr_algo_concat_copy;
 extern const lr_algo lr_algo_slice_copy;
 extern const lr_algo lr_algo_padding_generic;
 extern const lr_algo lr_algo_matmul_gemm_f32;
+extern const lr_algo lr_algo_matmul_rowblock_f32;
+extern const lr_algo lr_algo_matmul_splitk_f32;
 extern const lr_algo lr_algo_batched_matmul_gemm_f32;
+extern const lr_algo lr_algo_batched_matmul_rowblock_f32;
 extern const lr_algo lr_algo_pooling_direct_f32;
 extern const lr_algo lr_algo_resize_f32;
 extern const lr_algo lr_algo_layernorm_f32;
@@ -34,5 +39,10 @@ extern const lr_algo lr_algo_cumsum_generic;
 extern const lr_algo lr_algo_warp_perspective_f32;
 extern const lr_algo lr_algo_batchnorm_f32;
 extern const lr_algo lr_algo_linspace;
+/* fused_elemwise.c: the JIT's fused operators */
+extern const lr_algo lr_algo_fused_elemwise_f32;
+extern const lr_algo lr_algo_fused_softmax_f32;
+extern const lr_algo lr_algo_fused_layernorm_f32;
+extern const lr_algo lr_algo_fused_mean_f32;
 
 #endif

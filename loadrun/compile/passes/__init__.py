@@ -1,0 +1,1 @@
+"""Graph passes that reshape the IR before serialization (docs/compile.md)."""
