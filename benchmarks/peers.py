@@ -1,0 +1,112 @@
+"""loadrun beside ONNX Runtime, OpenVINO and MegEngine Lite: one run, interleaved, same threads,
+same inputs; prints medians, ratios of medians (loadrun / best peer) and loadrun's GFLOP/s.
+
+    H=$(bash /work/shared/peers/setup.sh)
+    PYTHONPATH=. LOADRUN_LIB=build/x86/libloadrun.so .venv/bin/python benchmarks/peers.py \
+        --peers-home "$H" --models resnet18,mobilenet_v2,shufflenet_v2_x1_0,tiny_bert --threads 1,2 \
+        [--layout nchw] [--peak-gflops 170] [--json out.json]
+
+Every engine is a worker process (benchmarks/peer_worker.py in the engine's venv) that stays
+loaded; each round runs `--iters` inferences on every engine in a rotating order, so drifts in
+machine load hit every engine alike. MegEngine Lite runs with the configurations in --mge-configs
+(its fast-run + weight preprocess, nchw and nchw88: the best of its own grid on these models).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODELS = Path(os.environ.get("LOADRUN_SHARED_MODELS", HERE.parent.parent / "shared" / "models"))
+MGE_CONFIGS = [{"wp": 1, "fast": 1, "layout": "nchw", "record": 1}, {"wp": 1, "fast": 1, "layout": "nchw88", "record": 1}]
+
+
+class Worker:
+    def __init__(self, label, python, engine, model_dir, threads, cfg=None):
+        python = [python] if isinstance(python, str) else python
+        args = [*python, str(HERE / "peer_worker.py"), engine, str(model_dir), str(threads)]
+        if cfg is not None:
+            args.append(json.dumps(cfg))
+        self.label = label
+        env = dict(os.environ) if engine == "loadrun" else {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{label}: worker failed to start")
+        self.info = json.loads(line)
+        self.times: list[float] = []
+
+    def run(self, n):
+        self.p.stdin.write(f"run {n}\n")
+        self.p.stdin.flush()
+        self.times += json.loads(self.p.stdout.readline())
+
+    def close(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        self.p.wait(timeout=30)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peers-home", default=os.path.expanduser("~/.cache/loadrun-peers"))
+    ap.add_argument("--models", default="resnet18,mobilenet_v2,shufflenet_v2_x1_0,tiny_bert")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--layout", default="nchw", help="loadrun layouts to include, comma separated")
+    ap.add_argument("--no-mge", action="store_true")
+    ap.add_argument("--peak-gflops", type=float, default=0.0, help="measured single-core peak (benchmarks/x86_kernels.sh)")
+    ap.add_argument("--json", help="write the results here")
+    a = ap.parse_args()
+    home = Path(a.peers_home)
+    results = []
+    for model in a.models.split(","):
+        mdir = MODELS / model
+        flops = json.loads((mdir / "meta.json").read_text()).get("flops", 0)
+        for threads in [int(t) for t in a.threads.split(",")]:
+            me = [sys.executable, "-S"] if sys.flags.no_site else [sys.executable]  # keep an isolated path isolated
+            workers = [Worker(f"loadrun[{lay}]", me, "loadrun", mdir, threads, {"layout": lay})
+                       for lay in a.layout.split(",")]
+            workers += [Worker("onnxruntime", str(home / "venv-ort/bin/python"), "ort", mdir, threads),
+                        Worker("openvino", str(home / "venv-ort/bin/python"), "ov", mdir, threads)]
+            if not a.no_mge:
+                workers += [Worker(f"mge-lite[{c['layout']}]", str(home / "venv-mge/bin/python"), "mge", mdir, threads, c)
+                            for c in MGE_CONFIGS]
+            for w in workers:
+                w.run(a.warmup)
+                w.times.clear()
+            for r in range(a.rounds):
+                for w in workers[r % len(workers):] + workers[:r % len(workers)]:
+                    w.run(a.iters)
+            for w in workers:
+                w.close()
+            med = {w.label: statistics.median(w.times) for w in workers}
+            errs = {w.label: w.info["rel_err"] for w in workers}
+            lr_best = min((k for k in med if k.startswith("loadrun")), key=med.get)
+            peers = {k: v for k, v in med.items() if not k.startswith("loadrun")}
+            best_peer = min(peers, key=peers.get)
+            gflops = flops / (med[lr_best] * 1e-3) / 1e9
+            rec = dict(model=model, threads=threads, median_ms=med, rel_err=errs, best_loadrun=lr_best,
+                       best_peer=best_peer, ratio=med[lr_best] / peers[best_peer], loadrun_gflops=gflops,
+                       frac_of_peak=gflops / (a.peak_gflops * threads) if a.peak_gflops else None)
+            results.append(rec)
+            cells = "  ".join(f"{k} {v:.2f}" for k, v in med.items())
+            print(f"{model} t={threads}: {cells}  | loadrun/best peer ({best_peer}) = {rec['ratio']:.2f}"
+                  f"  loadrun {gflops:.1f} GFLOP/s" + (f" = {rec['frac_of_peak']:.2f} of peak" if a.peak_gflops else ""),
+                  flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

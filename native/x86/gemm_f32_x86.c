@@ -1,0 +1,132 @@
+/* gemm_f32_x86.c: blocking, packing and threading of the x86 packed GEMM (portable C: the ISA
+ * lives only in the micro-kernels, chosen at run time from cpu_x86.c). */
+#include "gemm_f32_x86.h"
+
+#include <string.h>
+
+#include "cpu_x86.h"
+
+#define KC 256
+#define TILE_BYTES (512 * 1024)
+#define MAX_TILE_COLS 384
+#define SERIAL_MACS 32768.0
+
+const lr_x86_gemm_ukernel *lr_x86_gemm_best(void) {
+    if (lr_x86_has(lr_f32_gemm_8x32_avx512f_broadcast.features)) return &lr_f32_gemm_8x32_avx512f_broadcast;
+    if (lr_x86_has(lr_f32_gemm_6x16_avx2_fma_broadcast.features)) return &lr_f32_gemm_6x16_avx2_fma_broadcast;
+    return NULL;
+}
+
+size_t lr_x86_gemm_packed_a_floats(const lr_x86_gemm_ukernel *uk, int64_t M, int64_t K) {
+    return (size_t)((M + uk->mr - 1) / uk->mr) * uk->mr * (size_t)K;
+}
+
+size_t lr_x86_gemm_packed_b_floats(const lr_x86_gemm_ukernel *uk, int64_t K, int64_t N) {
+    return (size_t)((N + uk->nr - 1) / uk->nr) * uk->nr * (size_t)K;
+}
+
+int64_t lr_x86_gemm_tile_cols(const lr_x86_gemm_ukernel *uk, int64_t K, int64_t N) {
+    int64_t NR = uk->nr, nt = TILE_BYTES / (int64_t)sizeof(float) / (K > 0 ? K : 1);
+    if (nt > MAX_TILE_COLS) nt = MAX_TILE_COLS;
+    int64_t nround = (N + NR - 1) / NR * NR;
+    if (nt > nround) nt = nround;
+    nt = nt / NR * NR;
+    return nt < NR ? NR : nt;
+}
+
+size_t lr_x86_gemm_scratch_floats(const lr_x86_gemm_ukernel *uk, int64_t K, int64_t N) {
+    return (size_t)lr_x86_gemm_tile_cols(uk, K, N) * (size_t)K + 32;
+}
+
+void lr_x86_gemm_pack_a(const lr_x86_gemm_ukernel *uk, int64_t M, int64_t K, const float *a, int64_t rs, int64_t cs,
+                        float *dst) {
+    int64_t MR = uk->mr;
+    for (int64_t p = 0; p < M; p += MR) {
+        int64_t mr = M - p < MR ? M - p : MR;
+        for (int64_t k = 0; k < K; ++k) {
+            for (int64_t i = 0; i < mr; ++i) dst[i] = a[(p + i) * rs + k * cs];
+            for (int64_t i = mr; i < MR; ++i) dst[i] = 0;
+            dst += MR;
+        }
+    }
+}
+
+void lr_x86_gemm_pack_b(int NR, int64_t K, int64_t j0, int64_t nt, int64_t N, const float *b, int64_t rs, int64_t cs,
+                        float *dst) {
+    for (int64_t p = j0; p < j0 + nt; p += NR) {
+        int64_t nr = N - p < NR ? N - p : NR;
+        for (int64_t k = 0; k < K; ++k) {
+            const float *src = b + k * rs + p * cs;
+            if (cs == 1) {
+                memcpy(dst, src, (size_t)nr * sizeof(float));
+            } else {
+                for (int64_t j = 0; j < nr; ++j) dst[j] = src[j * cs];
+            }
+            for (int64_t j = nr; j < NR; ++j) dst[j] = 0;
+            dst += NR;
+        }
+    }
+}
+
+typedef struct run_ctx {
+    const lr_x86_gemm_ukernel *uk;
+    const lr_x86_gemm_job *jobs;
+    int64_t tiles, chunks, panels_per_chunk, nt;
+    float *scratch;
+    size_t scratch_floats;
+} run_ctx;
+
+static void run_task(void *vctx, int64_t task, int thread) {
+    const run_ctx *r = vctx;
+    const lr_x86_gemm_ukernel *uk = r->uk;
+    const int64_t MR = uk->mr, NR = uk->nr;
+    int64_t chunk = task % r->chunks, tile = task / r->chunks % r->tiles, jobi = task / r->chunks / r->tiles;
+    const lr_x86_gemm_job *job = &r->jobs[jobi];
+    int64_t j0 = tile * r->nt, nt = job->N - j0 < r->nt ? job->N - j0 : r->nt;
+    int64_t m_panels = (job->M + MR - 1) / MR;
+    int64_t p0 = chunk * r->panels_per_chunk, p1 = p0 + r->panels_per_chunk;
+    if (p1 > m_panels) p1 = m_panels;
+    if (p0 >= p1) return;
+    const float *b = job->get_b(job->b_ctx, j0, nt, (int)NR, r->scratch + (size_t)thread * r->scratch_floats);
+    int64_t K = job->K;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        int64_t kc = K - k0 < KC ? K - k0 : KC;
+        int last = k0 + kc >= K;
+        for (int64_t p = p0; p < p1; ++p) {
+            const float *a = job->packed_a + (size_t)p * MR * K + (size_t)k0 * MR;
+            int64_t mr = job->M - p * MR < MR ? job->M - p * MR : MR;
+            float *c = job->c + p * MR * job->ldc + j0;
+            lr_x86_gemm_params prm = {job->bias ? job->bias + p * MR : NULL, NULL, job->ldz, job->min, job->max};
+            for (int64_t q = 0; q < nt; q += NR) {
+                int64_t nr = nt - q < NR ? nt - q : NR;
+                if (last && job->z) prm.z = job->z + p * MR * job->ldz + j0 + q;
+                uk->fn(mr, nr, kc, a, b + (size_t)q * K + (size_t)k0 * NR, c + q, job->ldc, k0 > 0, last ? &prm : NULL);
+            }
+        }
+    }
+    if (job->post) {
+        int64_t m1 = p1 * MR < job->M ? p1 * MR : job->M;
+        job->post(job->post_ctx, p0 * MR, m1, j0, nt);
+    }
+}
+
+void lr_x86_gemm_run(const lr_x86_gemm_ukernel *uk, lr_thread_pool *pool, const lr_x86_gemm_job *jobs, int64_t n_jobs,
+                     float *scratch) {
+    if (n_jobs <= 0) return;
+    int64_t K = jobs[0].K, N = jobs[0].N, M = jobs[0].M;
+    int threads = lr_pool_threads(pool);
+    run_ctx r = {uk, jobs, 0, 1, 0, lr_x86_gemm_tile_cols(uk, K, N), scratch, lr_x86_gemm_scratch_floats(uk, K, N)};
+    r.tiles = (N + r.nt - 1) / r.nt;
+    int64_t m_panels = (M + uk->mr - 1) / uk->mr, units = n_jobs * r.tiles;
+    if (threads > 1 && units % threads != 0 && units < 8 * threads) { /* too few tiles to balance: split M too */
+        r.chunks = (4 * threads + units - 1) / units;
+        if (r.chunks > m_panels) r.chunks = m_panels;
+    }
+    r.panels_per_chunk = (m_panels + r.chunks - 1) / r.chunks;
+    int64_t tasks = n_jobs * r.tiles * r.chunks;
+    if (threads == 1 || (double)M * (double)N * (double)K * (double)n_jobs < SERIAL_MACS) {
+        for (int64_t t = 0; t < tasks; ++t) run_task(&r, t, 0);
+        return;
+    }
+    lr_parallel_for(pool, tasks, run_task, &r);
+}
