@@ -102,13 +102,103 @@ def run_command(
                                  help="Print only the JSON report on stdout."),
     decrypt: Optional[str] = typer.Option(None, "--decrypt", metavar="AES_default",
                                           help="Decrypt an encrypted model (MegEngine Lite's AES_default)."),
+    profile: Optional[Path] = typer.Option(None, "--profile", metavar="FILE",
+                                           help="Run with the options of a profile written by --fit."),
+    force: bool = typer.Option(False, "--force",
+                               help="Apply --profile even when its model digest or device differ."),
+    fit: bool = typer.Option(False, "--fit", rich_help_panel="Fit",
+                             help="Search the options (docs/fit.md) and write a profile."),
+    trials: Optional[int] = typer.Option(None, "--trials", rich_help_panel="Fit",
+                                         help="Measured trials, at most (default 40 with --time-budget 600)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", metavar="SECONDS", rich_help_panel="Fit",
+                                                help="Seconds of searching, at most."),
+    strategy: str = typer.Option("auto", "--strategy", rich_help_panel="Fit",
+                                 help="auto (exhaustive when the space fits the budget, else TPE), "
+                                      "exhaustive, tpe, or megengine (load_and_run's fitting)."),
+    objective: str = typer.Option("latency", "--objective", rich_help_panel="Fit",
+                                  help="latency | first-run | memory | mix:W1,W2,W3."),
+    fix: list[str] = typer.Option([], "--fix", metavar="NAME=VALUE", rich_help_panel="Fit",
+                                  help="Pin one option (repeatable)."),
+    space: list[str] = typer.Option([], "--space", metavar="NAME=V1,V2", rich_help_panel="Fit",
+                                    help="Restrict one option's values (repeatable)."),
+    fit_seed: int = typer.Option(0, "--seed", rich_help_panel="Fit", help="Seed of the sampler."),
+    storage: Optional[str] = typer.Option(None, "--storage", metavar="URL", rich_help_panel="Fit",
+                                          help="Optuna storage of the study (default: SQLite in the cache)."),
+    profile_out: Optional[Path] = typer.Option(None, "--profile-out", metavar="FILE", rich_help_panel="Fit",
+                                               help="Write the profile here (default profiles/<model>/<device>.json)."),
+    report_html: Optional[Path] = typer.Option(None, "--report", metavar="FILE.html", rich_help_panel="Fit",
+                                               help="Also write a self-contained HTML report of the fit."),
+    device: str = typer.Option("local", "--device", rich_help_panel="Fit",
+                               help="Where to fit: local, adb[:SERIAL], qemu[:ARCH]."),
+    jit: int = typer.Option(0, "--jit", min=0, max=2,
+                            help="JIT fusion: 0 none, 1 elementwise chains, 2 also reductions (docs/compile.md)."),
+    affinity: Optional[str] = typer.Option(None, "--affinity", metavar="LIST",
+                                           help="Pin the runtime's threads to these CPUs, e.g. 0,1 or 2-3."),
+    inplace: bool = typer.Option(False, "--inplace/--no-inplace",
+                                 help="Run kernels on the calling thread (default: a dispatcher thread)."),
+    record: int = typer.Option(0, "--record", metavar="0|1|2",
+                               help="0 walk the graph each run; 1 record the kernel calls once and replay "
+                                    "them; 2 as 1 and free the graph metadata."),
+    weight_preprocess: bool = typer.Option(False, "--weight-preprocess/--no-weight-preprocess",
+                                           help="Pack/transform weights once at load (default: in every run)."),
+    fast_run: str = typer.Option("heuristic", "--fast-run",
+                                 metavar="heuristic|profile|profile-reproducible|profile-optimized",
+                                 help="How each operator's algorithm is chosen at load (docs/native.md)."),
+    algo_cache: Optional[Path] = typer.Option(None, "--algo-cache", metavar="FILE",
+                                              help="Algorithm cache: read at load, written after profiling."),
 ) -> None:
     """Run MODEL and print its latency: median with 95% CI, percentiles, load, first run."""
-    config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time, decrypt=decrypt)
+    if fit:
+        from loadrun.fit.cli_fit import run_fit
+
+        from loadrun.targets.fleet import is_fleet, run_fit_fleet
+
+        def fit_on(dev: str, fleet: bool = False) -> int:
+            def per_device(p: Optional[Path]) -> Optional[Path]:  # one file per phone in a fleet fit
+                return p.with_name(f"{p.stem}-{dev.partition(':')[2]}{p.suffix}") if p and fleet else p
+            return run_fit(model, inputs=inputs, decrypt=decrypt, trials=trials, time_budget=time_budget,
+                           strategy=strategy, objective=objective, fix=fix, space=space, seed=fit_seed,
+                           storage=storage, profile_out=per_device(profile_out),
+                           report_html=per_device(report_html), device=dev)
+
+        if is_fleet(device):  # adb:all / adb:S1,S2: each phone fitted in parallel, one profile each
+            code = run_fit_fleet(device, lambda dev: fit_on(dev, True), lambda m: print(m, flush=True),
+                                 storage=storage)
+        else:
+            code = fit_on(device)
+        raise typer.Exit(code)
+    runtime_options: dict = {}
+    if profile is not None:
+        from loadrun.fit.apply import profile_run_options
+
+        threads, runtime_options = profile_run_options(profile, model, force=force, decrypt=decrypt,
+                                                       warn=lambda m: Console(stderr=True).print(
+                                                           f"[yellow]warning:[/] {m}", soft_wrap=True))
+    if jit:
+        runtime_options = {**runtime_options, "jit": jit}
+    options = runtime_options_from_flags(threads, affinity, inplace, record, weight_preprocess, fast_run, algo_cache)
+    config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time, decrypt=decrypt,
+                       runtime_options=runtime_options, options=options)
     stderr = Console(stderr=True)
-    with _progress(stderr) as progress:
-        report = run_model(model, inputs, config, check=check, save_outputs=save_outputs,
-                           progress=progress)
+    import warnings
+
+    with _progress(stderr) as progress, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if device != "local":  # the same run on a phone / emulated ARM (loadrun/targets/)
+            from loadrun.targets import open_target
+            from loadrun.targets.device_run import run_on_target
+
+            target = open_target(device)
+            try:
+                report = run_on_target(target, model, inputs, config, check=check,
+                                       save_outputs=save_outputs, progress=progress)
+            finally:
+                target.close()
+        else:
+            report = run_model(model, inputs, config, check=check, save_outputs=save_outputs,
+                               progress=progress)
+    for w in caught:  # e.g. a rejected algorithm cache: one line, the run goes on without it
+        stderr.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
     if as_json:
         print(report.to_json(), flush=True)
     else:
@@ -118,6 +208,94 @@ def run_command(
                      highlight=False, soft_wrap=True)
     if report.check is not None and not report.check.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def runtime_options_from_flags(threads: int, affinity: str | None, inplace: bool, record: int,
+                               weight_preprocess: bool, fast_run: str, algo_cache: Path | None):
+    """The run command's runtime flags as an :class:`Options`; a bad value is a one-line error (exit 2)."""
+    from loadrun.errors import OptionError
+    from loadrun.options import FAST_RUN_MODES, RECORD_LEVELS, Options, parse_affinity
+
+    if record not in RECORD_LEVELS:
+        raise OptionError(f"--record must be 0, 1 or 2, got {record}")
+    if fast_run not in FAST_RUN_MODES:
+        raise OptionError(f"--fast-run must be one of {', '.join(FAST_RUN_MODES)}, got {fast_run!r}")
+    cpus = None
+    if affinity is not None:
+        try:
+            cpus = parse_affinity(affinity)
+        except OptionError as e:
+            raise OptionError(f"--affinity: {e}") from None
+        if cpus is not None:
+            try:
+                import os
+                allowed = os.sched_getaffinity(0)
+            except AttributeError:
+                allowed = set(cpus)
+            missing = sorted(set(cpus) - set(allowed))
+            if missing:
+                raise OptionError(f"--affinity: CPU {missing[0]} is not available to this process "
+                                  f"(allowed: {','.join(map(str, sorted(allowed)))})")
+    if algo_cache is not None and algo_cache.is_dir():
+        raise OptionError(f"--algo-cache {algo_cache}: is a directory, give a file")
+    if algo_cache is not None and not algo_cache.parent.is_dir():
+        raise OptionError(f"--algo-cache {algo_cache}: the directory {algo_cache.parent} does not exist")
+    if threads < 1:
+        raise OptionError(f"--threads must be at least 1, got {threads}")
+    return Options(threads=threads, affinity=cpus, inplace=inplace, record=record,
+                   weight_preprocess=weight_preprocess, fast_run=fast_run,
+                   algo_cache=str(algo_cache) if algo_cache is not None else None)
+
+
+@app.command("build")
+def build_command(
+    target: str = typer.Option(..., "--target", metavar="android-arm64|linux-aarch64|android-armv7",
+                               help="What to build loadrun-runner for (a static executable)."),
+    toolchain: Optional[str] = typer.Option(None, "--toolchain", metavar="zig|gcc",
+                                            help="Cross compiler (default: zig cc, else the Debian cross gcc)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when the cache has this build."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
+) -> None:
+    """Cross-build the static loadrun-runner for a phone or an ARM board (cached by content hash)."""
+    from loadrun.build import build_runner
+
+    stderr = Console(stderr=True, highlight=False)
+    built = build_runner(target, toolchain=toolchain, force=force, log=lambda m: stderr.print(m, markup=False))
+    if as_json:
+        print(json.dumps(built.to_dict(), indent=2))
+    else:
+        print(f"{built.path}  ({built.target}, {built.toolchain}, "
+              f"{'cached' if built.cached else f'built in {built.seconds:.1f} s'})")
+
+
+device_app = typer.Typer(help="Devices reached over adb: list them, clean their working folder.",
+                         no_args_is_help=True)
+app.add_typer(device_app, name="device")
+
+
+@device_app.command("list")
+def device_list_command() -> None:
+    """List the adb devices with their state."""
+    from loadrun.targets.adb import list_devices
+
+    for d in list_devices():
+        print(f"{d['serial']}\t{d['state']}\t{d.get('model', '')}")
+
+
+@device_app.command("clean")
+def device_clean_command(
+    device: str = typer.Option("adb:all", "--device", metavar="adb[:SERIAL|:all]",
+                               help="Which device(s) to clean."),
+) -> None:
+    """Remove loadrun's working folder (/data/local/tmp/loadrun) from the device(s)."""
+    from loadrun.errors import OptionError
+    from loadrun.targets.adb import WORK_DIR, clean_devices
+
+    kind, _, arg = device.partition(":")
+    if kind != "adb":
+        raise OptionError(f"--device {device!r}: device clean works on adb[:SERIAL|:all]")
+    for serial in clean_devices(arg or None):
+        print(f"{serial}: removed {WORK_DIR}")
 
 
 @app.command("info")
@@ -387,6 +565,20 @@ def report_rows(doc: dict) -> list[tuple[str, str]]:
               (("arena_bytes", "arena"), ("weight_bytes", "weights")) if key in runtime]
     if memory:
         rows.append(("runtime memory", ", ".join(memory)))
+    ropts = opts.get("runtime_options") or {}
+    if ropts:
+        rows.append(("runtime options", ", ".join(f"{k}={v}" for k, v in ropts.items() if v is not None)))
+    if "graph_walks_per_run" in runtime:
+        cache = runtime.get("algo_cache") or {}
+        rows.append(("executor", f"walks/run {runtime['graph_walks_per_run']}, weight packs/run "
+                                 f"{runtime['weight_packs_per_run']}, kernels/run {runtime['kernels_per_run']}, "
+                                 f"dispatcher runs {runtime['dispatcher_runs']}, threads used {runtime['threads_used']}, "
+                                 f"CPUs {','.join(map(str, runtime.get('cpus_used') or []))}"))
+        rows.append(("algorithms", f"profiling {runtime['profiling_ns'] / 1e6:.1f} ms over "
+                                   f"{runtime['profiled_nodes']} nodes; cache {cache.get('status')} "
+                                   f"({cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses)"))
+        rows.append(("metadata", f"{runtime['metadata_bytes_at_load']:,} B at load, "
+                                 f"{runtime['metadata_bytes']:,} B now"))
     if doc["noisy"]:
         rows.append(("noise", f"NOISY: {doc['noise_reason']}"))
     if "check" in doc:

@@ -58,6 +58,9 @@ def run_fit(model: Path | None, *, inputs: Sequence[str], decrypt: str | None, t
                            storage=storage, profile_out=profile_out, inputs=tuple(inputs), decrypt=decrypt)
     stderr = Console(stderr=True, highlight=False)
     target = open_target(device)
+    from loadrun.targets.fleet import emulated_fit_settings  # qemu/emulator: tiny plans (ARM engineer)
+
+    settings = emulated_fit_settings(settings, target.option_space_hints())
     try:
         build_space(target.option_space_hints(), settings.fix, settings.space)  # usage errors first
         with _LiveProgress(stderr) as progress:

@@ -43,6 +43,17 @@ class TrialResult:
     throttled: bool = False  # the target saw throttling during the trial: its timing is suspect
     algo_cache: bytes | None = None  # the algorithm cache the trial wrote (fast-run profiling)
     wall_s: float = 0.0  # host wall time the trial took, overheads included
+    profiling_ns: int = 0  # the part of load_ns spent in fast-run profiling (0 when the cache hit)
+    chunks: int = 1  # chunks of timed runs in samples_ns (stream_trial)
+    stopped: bool = False  # stream_trial: the caller stopped it early (pruned); no outputs then
+
+
+# Optional, beside the protocol: a target that can stream one trial in a single process offers
+#   stream_trial(compiled, feeds, options, *, warmup, iters, min_time_s, chunks, want_outputs,
+#                on_chunk) -> TrialResult
+# where on_chunk(step, samples_so_far, ready: TrialResult) returning True stops the trial now
+# (the result then has stopped=True and no outputs). Load, first run and peak memory are then
+# measured once per trial. Targets without it (adb) are driven chunk by chunk with run_trial.
 
 
 @runtime_checkable

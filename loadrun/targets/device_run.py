@@ -1,0 +1,68 @@
+"""``loadrun MODEL --device adb`` (a plain run, no fit) through the Target protocol.
+
+The same report as a local run (loadrun.api.RunReport): the model is compiled on the host, one
+trial runs on the target, and the report's ``host`` is the target's fingerprint, with the device's
+thermal/frequency readings and the throttling flag in ``runtime``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from loadrun import accuracy, measure
+from loadrun.api import CheckReport, ModelInfo, Progress, RunConfig, RunReport, TensorDesc, resolve_model
+from loadrun.compile import compile_graph
+from loadrun.feeds import InputSpec, build_feeds
+from loadrun.formats import load_model
+from loadrun.ir.reference import execute
+from loadrun.tensor_io import write_npz
+
+
+def _no_progress(phase: str, done: int, total: int | None) -> None:
+    pass
+
+
+def run_on_target(target, model_path: Path | None, inputs: Sequence[str] = (),
+                  config: RunConfig = RunConfig(), check: bool = False,
+                  save_outputs: Path | None = None, progress: Progress | None = None) -> RunReport:
+    progress = progress or _no_progress
+    path = resolve_model(model_path)
+    progress("loading model", 0, None)
+    model = ModelInfo.of(path)
+    graph = load_model(path, decrypt=config.decrypt)
+    specs = [InputSpec(graph.values[i].name, graph.values[i].shape, graph.values[i].dtype) for i in graph.inputs]
+    feeds = build_feeds(specs, inputs, config.seed)
+    progress("compiling", 0, None)
+    compiled = compile_graph(graph, jit=int(config.options.jit))
+    progress(f"running on {target.name}", 0, None)
+    want = check or save_outputs is not None
+    trial = target.run_trial(compiled, {f.spec.name: f.array for f in feeds}, config.options,
+                             warmup=config.warmup, iters=config.iters, min_time_s=config.min_time,
+                             want_outputs=want)
+    outputs = trial.outputs or []
+    out_descs = [TensorDesc(v.name, tuple(v.shape), str(np.dtype(v.dtype)))
+                 for v in (graph.values[i] for i in graph.outputs)]
+    check_report = None
+    if check:
+        progress("checking against the reference", 0, None)
+        reference = execute(graph, {f.spec.name: f.array for f in feeds})
+        check_report = CheckReport([accuracy.compare_output(d.name, out, ref)
+                                    for d, out, ref in zip(out_descs, outputs, reference)])
+    saved = None
+    if save_outputs is not None:
+        write_npz(save_outputs, [(d.name, out) for d, out in zip(out_descs, outputs)])
+        saved = str(save_outputs)
+    runtime = dict(trial.stats)
+    runtime.update({"device": target.name, "throttled": trial.throttled, "env": trial.env,
+                    "wall_s": trial.wall_s})
+    samples = np.asarray(trial.samples_ns, dtype=np.int64)
+    return RunReport(
+        model=model, config=config,
+        inputs=[(TensorDesc(f.spec.name, f.spec.shape, str(f.spec.dtype)), f.source) for f in feeds],
+        outputs=out_descs, load_ns=int(trial.load_ns), first_run_ns=int(trial.first_run_ns),
+        samples_ns=samples, latency=measure.latency_stats(samples),
+        peak_rss_bytes=int(trial.peak_rss_bytes or 0), runtime=runtime, host=target.fingerprint(),
+        check=check_report, saved_outputs=saved)
