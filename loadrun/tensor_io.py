@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from loadrun.profile import atomic_write_bytes
+from loadrun.atomic_files import atomic_write_bytes
 
 _NPY_MAGIC = b"\x93NUMPY"
 

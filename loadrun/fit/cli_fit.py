@@ -70,7 +70,7 @@ def run_fit(model: Path | None, *, inputs: Sequence[str], decrypt: str | None, t
     render_fit(result, Console(highlight=False))
     if report_html is not None:
         from loadrun.fit.report import fit_html
-        from loadrun.profile import atomic_write_bytes
+        from loadrun.atomic_files import atomic_write_bytes
 
         atomic_write_bytes(report_html, fit_html(result).encode())
     if result.interrupted:

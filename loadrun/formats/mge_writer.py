@@ -19,14 +19,13 @@ equivalent but longer graph.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import flatbuffers
 import numpy as np
 
+from loadrun.atomic_files import atomic_write_bytes
 from loadrun.formats import mge_schema as S
 from loadrun.ir import ops as O
 from loadrun.ir.graph import Graph
@@ -704,18 +703,4 @@ def write_mge(graph: Graph) -> bytes:
 
 def save_mge(graph: Graph, path: str | os.PathLike) -> None:
     """Write ``graph`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
-    data = write_mge(graph)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path, write_mge(graph))
