@@ -216,6 +216,23 @@ def _timed_runs(rt, config: RunConfig, estimate_ns: float, progress: Progress) -
     return np.concatenate(chunks)
 
 
+def check_and_save(graph, feeds: Sequence[Feed], out_descs: Sequence[TensorDesc], outputs: Sequence[np.ndarray],
+                   check: bool, save_outputs: Path | None,
+                   progress: Progress) -> tuple["CheckReport | None", str | None]:
+    """The --check comparison with the reference executor and the --save-outputs file, for any target."""
+    check_report = None
+    if check:
+        progress("checking against the reference", 0, None)
+        reference = execute(graph, {f.spec.name: f.array for f in feeds})
+        check_report = CheckReport([accuracy.compare_output(d.name, out, ref)
+                                    for d, out, ref in zip(out_descs, outputs, reference)])
+    saved = None
+    if save_outputs is not None:
+        write_npz(save_outputs, [(d.name, out) for d, out in zip(out_descs, outputs)])
+        saved = str(save_outputs)
+    return check_report, saved
+
+
 def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunConfig = RunConfig(),
               check: bool = False, save_outputs: Path | None = None,
               progress: Progress | None = None) -> RunReport:
@@ -235,7 +252,9 @@ def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunCo
              for i in graph.inputs]
     feeds: list[Feed] = build_feeds(specs, inputs, config.seed)
     progress("compiling", 0, None)
-    compiled = compile_graph(graph, jit=int(config.options.jit))  # a compile option (docs/compile.md)
+    # compile options (docs/compile.md): the non-default ones, so a profile's layout/JIT level apply
+    compiled = compile_graph(graph, **{k: getattr(config.options, k) for k in COMPILE_OPTIONS
+                                       if getattr(config.options, k) != getattr(Options(), k)})
 
     progress("loading runtime", 0, None)
     with Runtime.load(compiled, RunOptions.from_options(config.options)) as rt:
@@ -249,16 +268,7 @@ def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunCo
         stats = dict(rt.stats())
     peak = measure.peak_rss_bytes()  # read before --check, whose float64 reference would inflate it
 
-    check_report = None
-    if check:
-        progress("checking against the reference", 0, None)
-        reference = execute(graph, {f.spec.name: f.array for f in feeds})
-        check_report = CheckReport([accuracy.compare_output(d.name, out, ref)
-                                    for d, out, ref in zip(out_descs, outputs, reference)])
-    saved = None
-    if save_outputs is not None:
-        write_npz(save_outputs, [(d.name, out) for d, out in zip(out_descs, outputs)])
-        saved = str(save_outputs)
+    check_report, saved = check_and_save(graph, feeds, out_descs, outputs, check, save_outputs, progress)
 
     return RunReport(
         model=model, config=config,

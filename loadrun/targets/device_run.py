@@ -12,13 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
-from loadrun import accuracy, measure
-from loadrun.api import CheckReport, ModelInfo, Progress, RunConfig, RunReport, TensorDesc, resolve_model
+from loadrun import measure
+from loadrun.api import ModelInfo, check_and_save, Progress, RunConfig, RunReport, TensorDesc, resolve_model
 from loadrun.compile import compile_graph
 from loadrun.feeds import InputSpec, build_feeds
 from loadrun.formats import load_model
-from loadrun.ir.reference import execute
-from loadrun.tensor_io import write_npz
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
@@ -45,16 +43,7 @@ def run_on_target(target, model_path: Path | None, inputs: Sequence[str] = (),
     outputs = trial.outputs or []
     out_descs = [TensorDesc(v.name, tuple(v.shape), str(np.dtype(v.dtype)))
                  for v in (graph.values[i] for i in graph.outputs)]
-    check_report = None
-    if check:
-        progress("checking against the reference", 0, None)
-        reference = execute(graph, {f.spec.name: f.array for f in feeds})
-        check_report = CheckReport([accuracy.compare_output(d.name, out, ref)
-                                    for d, out, ref in zip(out_descs, outputs, reference)])
-    saved = None
-    if save_outputs is not None:
-        write_npz(save_outputs, [(d.name, out) for d, out in zip(out_descs, outputs)])
-        saved = str(save_outputs)
+    check_report, saved = check_and_save(graph, feeds, out_descs, outputs, check, save_outputs, progress)
     runtime = dict(trial.stats)
     runtime.update({"device": target.name, "throttled": trial.throttled, "env": trial.env,
                     "wall_s": trial.wall_s})
