@@ -132,6 +132,9 @@ def run_command(
                                help="Where to fit: local, adb[:SERIAL], qemu[:ARCH]."),
     jit: int = typer.Option(0, "--jit", min=0, max=2,
                             help="JIT fusion: 0 none, 1 elementwise chains, 2 also reductions (docs/compile.md)."),
+    layout: str = typer.Option("nchw", "--layout", metavar="nchw|nchw88|nchw16|nchw44",
+                               help="Tensor layout: nchw, or channel-blocked nchw16 (AVX-512) / nchw88 (AVX2) "
+                                    "(docs/compile.md \"Layouts\")."),
     affinity: Optional[str] = typer.Option(None, "--affinity", metavar="LIST",
                                            help="Pin the runtime's threads to these CPUs, e.g. 0,1 or 2-3."),
     inplace: bool = typer.Option(False, "--inplace/--no-inplace",
@@ -176,6 +179,8 @@ def run_command(
                                                            f"[yellow]warning:[/] {m}", soft_wrap=True))
     if jit:
         runtime_options = {**runtime_options, "jit": jit}
+    if layout != "nchw":
+        runtime_options = {**runtime_options, "layout": layout}
     options = runtime_options_from_flags(threads, affinity, inplace, record, weight_preprocess, fast_run, algo_cache)
     config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time, decrypt=decrypt,
                        runtime_options=runtime_options, options=options)
@@ -435,7 +440,7 @@ def _emit(text: str, out: Path | None) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    from loadrun.profile import atomic_write_bytes
+    from loadrun.atomic_files import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode())
 

@@ -25,7 +25,7 @@ RECORD_LEVELS = (0, 1, 2)
 JIT_LEVELS = (0, 1, 2)
 
 # Options whose effect is implemented; grows as each one becomes real.
-AVAILABLE: set[str] = {"threads", "jit", "affinity", "inplace", "record", "weight_preprocess", "fast_run", "algo_cache"}
+AVAILABLE: set[str] = {"threads", "jit", "layout", "affinity", "inplace", "record", "weight_preprocess", "fast_run", "algo_cache"}
 
 COMPILE_OPTIONS = ("layout", "jit")
 RUNTIME_OPTIONS = ("threads", "affinity", "inplace", "record", "weight_preprocess", "fast_run", "algo_cache")

@@ -153,6 +153,36 @@ def test_conv_depthwise_3x3(isa, case, extras, monkeypatch):
     check(g, feeds, f"conv_depthwise_3x3_f32_{isa}", isa, 1 + case % 2, monkeypatch)
 
 
+# conv_gemm_pixrows (pixels as GEMM rows, OC as columns): small planes with K >= 1024, OC a multiple of NR
+PIXROWS = [((1, 130, 7, 7), (64, 130, 3, 3), (1, 1), (1, 1)), ((2, 120, 13, 11), (96, 120, 3, 3), (2, 2), (1, 1)),
+           ((1, 1100, 7, 7), (64, 1100, 1, 1), (1, 1), (0, 0)), ((1, 64, 7, 7), (128, 64, 5, 5), (1, 1), (2, 2))]
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("case", range(len(PIXROWS)))
+@pytest.mark.parametrize("extras", EXTRAS)
+def test_conv_gemm_pixrows(isa, case, extras, monkeypatch):
+    x, w, stride, pad = PIXROWS[case]
+    g, feeds = conv_graph(x, w, stride, pad, 1, extras, flip=case % 2 == 1)
+    check(g, feeds, f"conv_gemm_pixrows_f32_{GEMM[isa]}", isa, 1 + case % 2, monkeypatch)
+
+
+# MAX pooling: (x, window, stride, pad); widths around the vector length, odd tails, stride 1 and 2
+POOL = [((1, 3, 112, 112), (3, 3), (2, 2), (1, 1)), ((2, 5, 17, 37), (3, 3), (1, 1), (1, 1)),
+        ((1, 4, 20, 41), (2, 2), (2, 2), (0, 0)), ((1, 2, 9, 50), (5, 4), (2, 2), (2, 1)),
+        ((1, 3, 18, 18), (3, 3), (1, 1), (0, 0))]
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("case", range(len(POOL)))
+def test_pooling_max(isa, case, monkeypatch):
+    x, window, stride, pad = POOL[case]
+    g, feeds = one_node("Pooling", [randn(*x)], dict(mode="MAX", window=window, stride=stride, pad=pad))
+    check(g, feeds, f"pooling_max_f32_{isa}", isa, 1 + case % 2, monkeypatch)
+    got, _ = run_forced(g, feeds, f"pooling_max_f32_{isa}", isa, 2, monkeypatch)
+    np.testing.assert_array_equal(got[0], execute(g, feeds)[0])  # a max is exact
+
+
 @pytest.mark.parametrize("isa", list(ISAS))
 @pytest.mark.parametrize("ta,tb,const_b", [(False, False, True), (True, False, False), (False, True, True),
                                            (True, True, False)])

@@ -38,11 +38,14 @@ OP_CODES = {
 }
 # fused operators of the JIT passes (loadrun/compile/passes/fuse.py): codes 64-79
 OP_CODES.update({"FusedElemwise": 64, "FusedSoftmax": 65, "FusedLayerNorm": 66, "FusedMean": 67})
+# blocked-layout operators (loadrun/compile/passes/layout.py): codes 80-95
+LAYOUT_OPS = {"Relayout": 80, "BlockedConv": 81, "BlockedPooling": 82}
+OP_CODES.update(LAYOUT_OPS)
 FUSED_KINDS = {"ELEMWISE": 0, "POWC": 1, "ROUND_F16": 2, "COPY": 3}
 FUSED_VIEW_INTS = 2 + 2 * MAX_NDIM
 FUSED_INSTR_INTS = 7
 
-NONLINEARITY = {"IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "H_SWISH": 3}
+NONLINEARITY = {"IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "H_SWISH": 3, "CLAMP": 4}
 REDUCE_MODE = {"SUM": 0, "SUM_SQR": 1, "PRODUCT": 2, "MIN": 3, "MAX": 4, "MEAN": 5}
 PADDING_MODE = {"CONSTANT": 0, "REPLICATE": 1, "REFLECT": 2}
 POOLING_MODE = {"MAX": 0, "AVERAGE": 1, "AVERAGE_COUNT_EXCLUDE_PADDING": 2}
@@ -70,10 +73,11 @@ def _pair(v: Any) -> list[int]:
 
 def encode_attrs(op: str, a: dict[str, Any]) -> tuple[list[int], list[float]]:
     """The node's attributes as the int and float arrays of the compiled format (one layout per op)."""
-    if op == "Conv":
+    if op == "Conv":  # CLAMP (only) carries its bounds as two floats
+        act = _enum(NONLINEARITY, a.get("nonlinearity", "IDENTITY"), "Conv nonlinearity")
         return (_pair(a["stride"]) + _pair(a["pad"]) + _pair(a["dilation"])
-                + [int(a.get("group", 1)), int(bool(a.get("flip", False))),
-                   _enum(NONLINEARITY, a.get("nonlinearity", "IDENTITY"), "Conv nonlinearity")], [])
+                + [int(a.get("group", 1)), int(bool(a.get("flip", False))), act],
+                [float(a["lo"]), float(a["hi"])] if act == NONLINEARITY["CLAMP"] else [])
     if op == "Deconv":
         return (_pair(a["stride"]) + _pair(a["pad"]) + _pair(a["dilation"])
                 + [int(a.get("group", 1)), int(bool(a.get("flip", False)))], [])
@@ -124,6 +128,8 @@ def encode_attrs(op: str, a: dict[str, Any]) -> tuple[list[int], list[float]]:
         return [int(a["num"]), int(bool(a.get("endpoint", True)))], []
     if op in ("FusedElemwise", "FusedSoftmax", "FusedLayerNorm", "FusedMean"):
         return encode_fused(op, a)
+    if op in LAYOUT_OPS:
+        return encode_layout(op, a)
     raise UnsupportedOperatorError(f"operator {op!r} is not supported by the compiled format; "
                                    f"supported: {', '.join(OP_CODES)}")
 
@@ -270,3 +276,12 @@ def serialize(graph: Graph) -> bytes:
         offsets["ints"], offsets["floats"], offsets["data"], len(data))
     assert len(header) == HEADER_BYTES, len(header)
     return bytes(header + body)
+
+
+def encode_layout(op: str, a: dict[str, Any]) -> tuple[list[int], list[float]]:
+    """Relayout [block, to (0 blocked, 1 NCHW), channels]; BlockedConv / BlockedPooling: the plain
+    operator's ints, then [block]."""
+    if op == "Relayout":
+        return [int(a["block"]), ops.RELAYOUT_DIRECTIONS.index(a["to"]), int(a["channels"])], []
+    ints, floats = encode_attrs("Conv" if op == "BlockedConv" else "Pooling", a)
+    return ints + [int(a["block"])], floats

@@ -53,7 +53,7 @@ BOOL_RESULT_MODES = {"LT", "LEQ", "EQ", "NEQ", "ISNAN", "ISINF"}
 BOOL_INPUT_MODES = {"NOT", "AND", "OR", "XOR"}
 INT_ONLY_MODES = {"SHL", "SHR"}
 
-CONV_NONLINEARITIES = ("IDENTITY", "RELU", "SIGMOID", "H_SWISH")
+CONV_NONLINEARITIES = ("IDENTITY", "RELU", "SIGMOID", "H_SWISH", "CLAMP")  # CLAMP: attrs lo <= hi
 POOLING_MODES = ("MAX", "AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING")
 REDUCE_MODES = ("SUM", "SUM_SQR", "PRODUCT", "MIN", "MAX", "MEAN")
 RESIZE_MODES = ("NEAREST", "LINEAR")
@@ -97,6 +97,8 @@ def infer_conv(ins: list[TypedShape], a: dict) -> list[TypedShape]:
     oh, ow = _conv_out(h, kh, sh, ph, dh), _conv_out(w, kw, sw, pw, dw)
     if oh < 1 or ow < 1:
         raise OpError(f"Conv: filter {kh}x{kw} does not fit input {h}x{w}")
+    if a.get("nonlinearity", "IDENTITY") == "CLAMP" and not float(a["lo"]) <= float(a["hi"]):
+        raise OpError(f"Conv: CLAMP needs lo <= hi, got lo={a.get('lo')} hi={a.get('hi')}")
     out = (n, oc, oh, ow)
     for extra in ins[2:]:
         if _broadcast([out, extra[0]]) != out:
@@ -390,6 +392,8 @@ INFER: dict[str, Callable[[list[TypedShape], dict], list[TypedShape]]] = {
 }
 
 OPS = tuple(INFER)
+# Operators a model file can produce; the ones appended below are made by compile passes only.
+MODEL_OPS = OPS
 
 
 # Number of inputs each operator takes: (at least, at most); None = any number.
@@ -517,3 +521,90 @@ INFER.update({
 OPS = tuple(INFER)
 ARITY.update({"FusedElemwise": (1, None), "FusedSoftmax": (1, None), "FusedLayerNorm": (1, None),
               "FusedMean": (1, None)})
+
+
+# -- blocked layouts (loadrun/compile/passes/layout.py, docs/ir.md "Blocked layouts") -------------
+
+BLOCK_SIZES = (4, 8, 16)
+RELAYOUT_DIRECTIONS = ("BLOCKED", "NCHW")
+BLOCKED_CONV_NONLINEARITIES = ("IDENTITY", "RELU", "SIGMOID", "H_SWISH", "CLAMP")
+
+
+def blocked_shape(shape: Shape, block: int) -> Shape:
+    """(N, C, H, W) -> (N, ceil(C/b), H, W, b): channels padded up to a multiple of the block."""
+    n, c, h, w = shape
+    return (n, -(-c // block), h, w, block)
+
+
+def _block_of(a: dict) -> int:
+    b = a.get("block")
+    if b not in BLOCK_SIZES:
+        raise OpError(f"block size {b!r} is not one of {BLOCK_SIZES}")
+    return int(b)
+
+
+def _check_blocked(shape: Shape, block: int, what: str) -> None:
+    if len(shape) != 5 or shape[4] != block:
+        raise OpError(f"{what} needs a blocked (N, C/{block}, H, W, {block}) tensor, got {list(shape)}")
+
+
+def infer_relayout(ins, a):
+    (xs, xt), b = ins[0], _block_of(a)
+    c = int(a["channels"])
+    if a["to"] == "BLOCKED":
+        if len(xs) != 4 or xs[1] != c:
+            raise OpError(f"Relayout to blocked needs a 4-d input of {c} channels, got {list(xs)}")
+        return [(blocked_shape(xs, b), xt)]
+    if a["to"] != "NCHW":
+        raise OpError(f"Relayout: direction {a['to']!r} is not one of {RELAYOUT_DIRECTIONS}")
+    _check_blocked(xs, b, "Relayout to NCHW")
+    if c < 1 or -(-c // b) != xs[1]:
+        raise OpError(f"Relayout: {c} channels do not fill {xs[1]} blocks of {b}")
+    return [((xs[0], c, xs[2], xs[3]), xt)]
+
+
+def infer_blocked_conv(ins, a):
+    """x blocked (N, C/b, H, W, b) or plain (N, C, H, W) (a first layer over few channels), w the
+    plain (OC, C/group, KH, KW) filter; group 1 or depthwise; y blocked (N, OC/b, OH, OW, b)."""
+    (xs, xt), (ws, wt), b = ins[0], ins[1], _block_of(a)
+    if len(ws) != 4:
+        raise OpError(f"BlockedConv needs a 4-d filter, got {list(ws)}")
+    oc, icg, kh, kw = ws
+    g = a["group"]
+    c = icg * g
+    if len(xs) == 5:
+        _check_blocked(xs, b, "BlockedConv")
+        if -(-c // b) != xs[1]:
+            raise OpError(f"BlockedConv: filter {list(ws)} with {g} groups does not fit input {list(xs)}")
+        plain = (xs[0], c, xs[2], xs[3])
+    elif len(xs) == 4:
+        if g != 1 or xs[1] != c:
+            raise OpError(f"BlockedConv over a plain input needs group 1 and {c} channels, got {list(xs)}")
+        plain = xs
+    else:
+        raise OpError(f"BlockedConv needs a 4-d or 5-d input, got {list(xs)}")
+    if g != 1 and not (g == c == oc and icg == 1):
+        raise OpError(f"BlockedConv: group {g} is neither dense nor depthwise")
+    if a.get("nonlinearity", "IDENTITY") not in BLOCKED_CONV_NONLINEARITIES:
+        raise OpError(f"BlockedConv: nonlinearity {a.get('nonlinearity')!r} is not supported")
+    (y, yt), = infer_conv([(plain, xt), (ws, wt)], a)
+    out = blocked_shape(y, b)
+    if len(ins) > 2 and int(np.prod(ins[2][0])) != oc:
+        raise OpError(f"BlockedConv: bias {list(ins[2][0])} is not one value per output channel")
+    if len(ins) > 3 and tuple(ins[3][0]) != out:
+        raise OpError(f"BlockedConv: residual {list(ins[3][0])} is not the blocked output {list(out)}")
+    return [(out, xt)]
+
+
+def infer_blocked_pooling(ins, a):
+    (xs, xt), b = ins[0], _block_of(a)
+    _check_blocked(xs, b, "BlockedPooling")
+    (y, _), = infer_pooling([((xs[0], xs[1] * b, xs[2], xs[3]), xt)], a)
+    return [((y[0], xs[1], y[2], y[3], b), xt)]
+
+
+INFER.update({"Relayout": infer_relayout, "BlockedConv": infer_blocked_conv, "BlockedPooling": infer_blocked_pooling})
+OPS = tuple(INFER)
+ARITY.update({"BlockedConv": (2, 4)})
+
+COMPILE_ONLY_OPS = tuple(op for op in OPS if op not in MODEL_OPS)

@@ -157,7 +157,9 @@ def elemwise(ins, a):
     return [np.broadcast_to(y, shape).copy()]
 
 
-def _activation(y, mode):
+def _activation(y, mode, a=None):
+    if mode == "CLAMP":  # the compile pass's folded MAX/MIN (docs/ir.md): min(max(y, lo), hi)
+        return np.minimum(np.maximum(y, a["lo"]), a["hi"])
     if mode == "RELU":
         return np.maximum(y, 0)
     if mode == "SIGMOID":
@@ -196,7 +198,7 @@ def conv(ins, a):
     y = np.einsum("gok,ngkp->ngop", wg, cols, optimize=True).reshape(n, oc, oh, ow)
     for extra in ins[2:]:
         y = y + _f64(extra)
-    y = _activation(y, a["nonlinearity"])
+    y = _activation(y, a["nonlinearity"], a)
     return [y.astype(ins[0].dtype)]
 
 
@@ -562,3 +564,46 @@ KERNELS.update({
     "FusedLayerNorm": fused_layernorm,
     "FusedMean": fused_mean,
 })
+
+
+# -- blocked layouts (docs/ir.md "Blocked layouts"): unblock -> the plain operator -> block ----------
+
+
+def block_nchw(x: np.ndarray, block: int) -> np.ndarray:
+    """(N, C, H, W) -> (N, ceil(C/b), H, W, b), padding channels with zeros."""
+    n, c, h, w = x.shape
+    cb = -(-c // block)
+    xp = np.zeros((n, cb * block, h, w), dtype=x.dtype)
+    xp[:, :c] = x
+    return np.ascontiguousarray(xp.reshape(n, cb, block, h, w).transpose(0, 1, 3, 4, 2))
+
+
+def unblock_nchw(x: np.ndarray, channels: int) -> np.ndarray:
+    """(N, C/b, H, W, b) -> (N, channels, H, W): the padding lanes are dropped."""
+    n, cb, h, w, b = x.shape
+    return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(n, cb * b, h, w)[:, :channels])
+
+
+def relayout(ins, a):
+    if a["to"] == "BLOCKED":
+        return [block_nchw(ins[0], a["block"])]
+    return [unblock_nchw(ins[0], a["channels"])]
+
+
+def blocked_conv(ins, a):
+    x, w, b = ins[0], ins[1], a["block"]
+    c = w.shape[1] * a["group"]
+    plain = [x if x.ndim == 4 else unblock_nchw(x, c), w]
+    if len(ins) > 2:
+        plain.append(ins[2].reshape(1, -1, 1, 1))
+    if len(ins) > 3:
+        plain.append(unblock_nchw(ins[3], w.shape[0]))
+    return [block_nchw(conv(plain, a)[0], b)]
+
+
+def blocked_pooling(ins, a):
+    x = ins[0]
+    return [block_nchw(pooling([unblock_nchw(x, x.shape[1] * x.shape[4])], a)[0], a["block"])]
+
+
+KERNELS.update({"Relayout": relayout, "BlockedConv": blocked_conv, "BlockedPooling": blocked_pooling})

@@ -73,6 +73,7 @@ const char *lr_node_op(const lr_model *model, int index);
 const char *lr_node_name(const lr_model *model, int index);
 const char *lr_node_algo(const lr_model *model, int index);
 const char *lr_node_layout(const lr_model *model, int index);
+const char *lr_layouts(void);
 int lr_cpus_used(const lr_model *model, int *cpus, int capacity);
 const char *lr_algo_cache_message(const lr_model *model);
 lr_status lr_reshape_input(lr_model *model, int index, int ndim, const int64_t *dims);
@@ -211,6 +212,16 @@ def version() -> str:
 
 def build_id() -> str:
     return ffi.string(lib().lr_build_id()).decode()
+
+
+def supported_layouts() -> tuple[str, ...]:
+    """Layouts the native library has fast kernels for on this CPU ("nchw" first), as the library
+    sees it (LOADRUN_X86_ISA caps it); ("nchw",) for a library without blocked layouts."""
+    try:
+        fn = lib().lr_layouts
+    except AttributeError:
+        return ("nchw",)
+    return tuple(ffi.string(fn()).decode().split())
 
 
 class Runtime:

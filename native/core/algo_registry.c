@@ -8,9 +8,12 @@
 #include "../generic/kernels.h"
 #if defined(__x86_64__)
 #include "../x86/kernels_x86.h" /* AVX2 / AVX-512: usable() checks the CPU at run time */
+#include "../x86/f32_nchwb_x86.h" /* blocked layouts nchw16 / nchw88 */
 #else
 #define LR_X86_ALGOS
+#define LR_X86_BLOCKED_ALGOS
 #endif
+#include "../generic/layout_blocked.h"
 #include <stdlib.h>
 #include "model.h"
 
@@ -56,6 +59,8 @@ static const lr_algo *const registry[] = {
     &lr_algo_fused_softmax_f32,
     &lr_algo_fused_layernorm_f32,
     &lr_algo_fused_mean_f32,
+    LR_X86_BLOCKED_ALGOS /* blocked layouts (codes 80..95): x86 first, then the portable ones */
+    LR_BLOCKED_GENERIC_ALGOS
 };
 
 #define N_ALGOS ((int)(sizeof registry / sizeof *registry))

@@ -341,7 +341,7 @@ const char *lr_node_layout(const lr_model *m, int i) {
     if (!n) return NULL;
     const lr_tensor *y = &m->tensors[n->out[0]];
     if (y->ndim == 5 && (n->op == LR_OP_CONV || n->op == LR_OP_POOLING || n->op == LR_OP_ELEMWISE || n->op == LR_OP_DECONV ||
-                         lr_op_is_fused(n->op))) { /* blocked (N, C/b, H, W, b) */
+                         lr_op_is_fused(n->op) || lr_op_is_layout(n->op))) { /* blocked (N, C/b, H, W, b) */
         switch (y->dims[4]) {
         case 4: return "nchw44";
         case 8: return "nchw88";

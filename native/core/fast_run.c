@@ -259,6 +259,14 @@ static int candidates(const lr_model *m, const lr_node *n, int *ids) {
         const lr_algo *a = lr_algo_at(id);
         if (a->op == n->op && allowed(m, a) && a->usable(m, n)) ids[k++] = id;
     }
+    /* LOADRUN_ALGO_FORCE (tests): lr_algo_choose's pick goes first, so the heuristic takes it */
+    const lr_algo *pick = k > 1 ? lr_algo_choose(m, n) : NULL;
+    for (int i = 1; pick && i < k; ++i)
+        if (lr_algo_at(ids[i]) == pick) {
+            int t = ids[i];
+            memmove(ids + 1, ids, sizeof *ids * (size_t)i);
+            ids[0] = t;
+        }
     return k;
 }
 

@@ -81,7 +81,7 @@ static lr_status parse_nodes(lr_model *m, uint64_t noff, uint64_t soff, uint64_t
         const uint8_t *r = m->file + noff + (uint64_t)i * LR_NODE_RECORD_BYTES;
         lr_node *n = &m->nodes[i];
         uint32_t op = rd32(r);
-        if (op >= LR_OP_COUNT && !lr_op_is_fused((int)op)) return lr_fail(LR_ERR_UNSUPPORTED, "node %d: unknown operator code %u", i, op);
+        if (op >= LR_OP_COUNT && !lr_op_is_fused((int)op) && !lr_op_is_layout((int)op)) return lr_fail(LR_ERR_UNSUPPORTED, "node %d: unknown operator code %u", i, op);
         n->op = (int)op;
         n->name = copy_string(m, soff, sbytes, rd32(r + 4), rd32(r + 8));
         if (!n->name) return BAD("node %d: name outside the string table", i);

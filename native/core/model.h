@@ -30,6 +30,13 @@ enum lr_op {
 /* The JIT passes' fused operators (loadrun/compile/passes/fuse.py, native/generic/fused_elemwise.c). */
 enum { LR_OP_FUSED_ELEMWISE = 64, LR_OP_FUSED_SOFTMAX = 65, LR_OP_FUSED_LAYERNORM = 66, LR_OP_FUSED_MEAN = 67 };
 
+/* Blocked-layout operators (loadrun/compile/passes/layout.py, native/generic/layout_blocked.c):
+ * codes 80..95; tensors (N, C/b, H, W, b), b = 16 (nchw16), 8 (nchw88), 4 (nchw44). */
+#define LR_OP_LAYOUT_FIRST 80
+#define LR_OP_LAYOUT_LAST 95
+enum { LR_OP_RELAYOUT = 80, LR_OP_BLOCKED_CONV = 81, LR_OP_BLOCKED_POOLING = 82 };
+static inline bool lr_op_is_layout(int op) { return op >= LR_OP_RELAYOUT && op <= LR_OP_BLOCKED_POOLING; }
+
 /* Where a tensor's bytes live once the plan is bound. */
 enum lr_storage { LR_STORE_CONST, LR_STORE_IO, LR_STORE_ARENA };
 

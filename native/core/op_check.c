@@ -17,9 +17,11 @@ static const char *op_names[LR_OP_COUNT] = {
     "BatchNorm", "Linspace"};
 
 static const char *fused_op_names[] = {"FusedElemwise", "FusedSoftmax", "FusedLayerNorm", "FusedMean"};
+static const char *layout_op_names[] = {"Relayout", "BlockedConv", "BlockedPooling"};
 
 const char *lr_op_name(int op) {
     if (op >= LR_OP_FUSED_ELEMWISE && op <= LR_OP_FUSED_MEAN) return fused_op_names[op - LR_OP_FUSED_ELEMWISE];
+    if (lr_op_is_layout(op)) return layout_op_names[op - LR_OP_RELAYOUT];
     return op >= 0 && op < LR_OP_COUNT ? op_names[op] : "?";
 }
 
@@ -83,7 +85,10 @@ static bool broadcasts_to(const lr_tensor *t, int ndim, const int64_t *dims) {
 static int64_t floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 static lr_status check_conv(const chk *c, bool deconv) {
-    TRY(counts(c, 2, deconv ? 2 : 4, 1, deconv ? 8 : 9, 0));
+    /* Conv nonlinearity CLAMP (4) carries floats lo <= hi (the compile pass's folded MAX/MIN) */
+    bool clamp = !deconv && c->n->n_ints == 9 && c->n->ints[8] == 4;
+    TRY(counts(c, 2, deconv ? 2 : 4, 1, deconv ? 8 : 9, clamp ? 2 : 0));
+    if (clamp && !(c->n->floats[0] <= c->n->floats[1])) return BAD(PFX "CLAMP needs lo <= hi (not NaN)", ARGS);
     TRY(float32_only(c, c->n->n_in));
     const lr_tensor *x = IN(c, 0), *w = IN(c, 1);
     if (x->ndim != 4 || w->ndim != 4) return BAD(PFX "needs a 4-d input and a 4-d filter", ARGS);
@@ -91,7 +96,7 @@ static lr_status check_conv(const chk *c, bool deconv) {
     int64_t sh = a[0], sw = a[1], ph = a[2], pw = a[3], dh = a[4], dw = a[5], g = a[6];
     if (!in_range(sh, 1, ATTR_MAX) || !in_range(sw, 1, ATTR_MAX) || !in_range(dh, 1, ATTR_MAX) ||
         !in_range(dw, 1, ATTR_MAX) || !in_range(ph, 0, ATTR_MAX) || !in_range(pw, 0, ATTR_MAX) || !in_range(g, 1, 1 << 30) ||
-        !in_range(a[7], 0, 1) || (!deconv && !in_range(a[8], 0, 3)))
+        !in_range(a[7], 0, 1) || (!deconv && !in_range(a[8], 0, 4)))
         return BAD(PFX "bad stride/pad/dilation/group/flip/nonlinearity attributes", ARGS);
     int64_t n = x->dims[0], ch = x->dims[1], h = x->dims[2], wd = x->dims[3];
     int64_t kh = w->dims[2], kw = w->dims[3], oc, oh, ow;
@@ -141,6 +146,7 @@ static lr_status check_elemwise(const chk *c) {
 }
 
 static lr_status check_fused(const chk *c);
+static lr_status check_layout(const chk *c);
 
 static lr_status check_node(const chk *c) {
     const lr_node *n = c->n;
@@ -367,6 +373,8 @@ static lr_status check_node(const chk *c) {
         return want_out(c, 0, LR_FLOAT32, 1, dims);
     case LR_OP_FUSED_ELEMWISE: case LR_OP_FUSED_SOFTMAX: case LR_OP_FUSED_LAYERNORM: case LR_OP_FUSED_MEAN:
         return check_fused(c);
+    case LR_OP_RELAYOUT: case LR_OP_BLOCKED_CONV: case LR_OP_BLOCKED_POOLING:
+        return check_layout(c);
     }
     return lr_fail(LR_ERR_UNSUPPORTED, PFX "unknown operator code", ARGS);
 }
@@ -492,4 +500,74 @@ static lr_status check_fused(const chk *c) {
         return want_out(c, 2, LR_FLOAT32, nd, dims);
     }
     }
+}
+
+/* ---- blocked layouts (docs/compiled-format.md "Blocked layouts"): blocks, ranks and channel
+ * divisibility are checked so the kernels (native/generic/layout_blocked.c, native/x86/f32_conv_nchw{16,88}_*.c) can
+ * trust every size. */
+
+static bool block_ok(int64_t b) { return b == 4 || b == 8 || b == 16; }
+static int64_t blocks_of(int64_t c, int64_t b) { return (c + b - 1) / b; }
+
+static lr_status check_layout(const chk *c) {
+    const lr_node *n = c->n;
+    const int64_t *a = n->ints;
+    const lr_tensor *x = IN(c, 0);
+    int64_t dims[LR_MAX_NDIM];
+    if (n->op == LR_OP_RELAYOUT) {
+        TRY(counts(c, 1, 1, 1, 3, 0));
+        TRY(float32_only(c, 1));
+        int64_t b = a[0], ch = a[2];
+        if (!block_ok(b) || !in_range(a[1], 0, 1) || !in_range(ch, 1, (int64_t)1 << 40)) return BAD(PFX "bad block/direction/channels", ARGS);
+        if (a[1] == 0) {
+            if (x->ndim != 4 || x->dims[1] != ch) return BAD(PFX "needs a 4-d input of %lld channels", ARGS, (long long)ch);
+            int64_t out[5] = {x->dims[0], blocks_of(ch, b), x->dims[2], x->dims[3], b};
+            return want_out(c, 0, LR_FLOAT32, 5, out);
+        }
+        if (x->ndim != 5 || x->dims[4] != b || blocks_of(ch, b) != x->dims[1]) return BAD(PFX "input is not %lld channels in blocks of %lld", ARGS, (long long)ch, (long long)b);
+        int64_t out[4] = {x->dims[0], ch, x->dims[2], x->dims[3]};
+        return want_out(c, 0, LR_FLOAT32, 4, out);
+    }
+    if (n->op == LR_OP_BLOCKED_POOLING) {
+        TRY(counts(c, 1, 1, 1, 8, 0));
+        TRY(float32_only(c, 1));
+        if (x->ndim != 5 || !block_ok(a[7]) || x->dims[4] != a[7]) return BAD(PFX "needs a blocked 5-d input", ARGS);
+        int64_t wh = a[1], ww = a[2], sh = a[3], sw = a[4], ph = a[5], pw = a[6];
+        if (!in_range(a[0], 0, 2) || !in_range(wh, 1, ATTR_MAX) || !in_range(ww, 1, ATTR_MAX) || !in_range(sh, 1, ATTR_MAX) ||
+            !in_range(sw, 1, ATTR_MAX) || !in_range(ph, 0, wh - 1) || !in_range(pw, 0, ww - 1))
+            return BAD(PFX "bad window/stride/pad", ARGS);
+        int64_t out[5] = {x->dims[0], x->dims[1], floordiv(x->dims[2] + 2 * ph - wh, sh) + 1, floordiv(x->dims[3] + 2 * pw - ww, sw) + 1, a[7]};
+        if (out[2] < 1 || out[3] < 1) return BAD(PFX "window larger than the input", ARGS);
+        return want_out(c, 0, LR_FLOAT32, 5, out);
+    }
+    /* BlockedConv: Conv's 9 ints + block; CLAMP carries lo <= hi */
+    bool clamp = n->n_ints == 10 && a[8] == 4;
+    TRY(counts(c, 2, 4, 1, 10, clamp ? 2 : 0));
+    TRY(float32_only(c, n->n_in));
+    if (clamp && !(n->floats[0] <= n->floats[1])) return BAD(PFX "CLAMP needs lo <= hi (not NaN)", ARGS);
+    const lr_tensor *w = IN(c, 1);
+    int64_t sh = a[0], sw = a[1], ph = a[2], pw = a[3], g = a[6], b = a[9];
+    if (!in_range(sh, 1, ATTR_MAX) || !in_range(sw, 1, ATTR_MAX) || a[4] != 1 || a[5] != 1 || !in_range(ph, 0, ATTR_MAX) ||
+        !in_range(pw, 0, ATTR_MAX) || !in_range(g, 1, 1 << 30) || a[7] != 0 || !in_range(a[8], 0, 4) || !block_ok(b))
+        return BAD(PFX "bad stride/pad/dilation/group/flip/nonlinearity/block attributes", ARGS);
+    if (w->ndim != 4) return BAD(PFX "needs a 4-d filter", ARGS);
+    int64_t oc = w->dims[0], icg = w->dims[1], kh = w->dims[2], kw = w->dims[3], ch = icg * g;
+    if (g != 1 && !(g == ch && g == oc && icg == 1)) return BAD(PFX "group %lld is neither dense nor depthwise", ARGS, (long long)g);
+    if (x->ndim == 5) {
+        if (x->dims[4] != b || x->dims[1] != blocks_of(ch, b)) return BAD(PFX "input blocks do not fit %lld channels", ARGS, (long long)ch);
+    } else if (x->ndim != 4 || g != 1 || x->dims[1] != ch) {
+        return BAD(PFX "needs a blocked input, or a plain one with group 1 and %lld channels", ARGS, (long long)ch);
+    }
+    int64_t oh = floordiv(x->dims[2] + 2 * ph - (kh - 1) - 1, sh) + 1, ow = floordiv(x->dims[3] + 2 * pw - (kw - 1) - 1, sw) + 1;
+    if (oh < 1 || ow < 1) return BAD(PFX "the filter does not fit the input", ARGS);
+    int64_t out[5] = {x->dims[0], blocks_of(oc, b), oh, ow, b};
+    if (n->n_in > 2 && IN(c, 2)->numel != oc) return BAD(PFX "bias is not one value per output channel", ARGS);
+    if (n->n_in > 3) {
+        const lr_tensor *z = IN(c, 3);
+        if (z->ndim != 5) return BAD(PFX "residual is not the blocked output shape", ARGS);
+        for (int d = 0; d < 5; ++d)
+            if (z->dims[d] != out[d]) return BAD(PFX "residual is not the blocked output shape", ARGS);
+    }
+    memcpy(dims, out, sizeof out);
+    return want_out(c, 0, LR_FLOAT32, 5, dims);
 }

@@ -8,11 +8,12 @@
 
 #include "model.h"
 
-enum { LR_ACT_IDENTITY = 0, LR_ACT_RELU = 1, LR_ACT_SIGMOID = 2, LR_ACT_H_SWISH = 3 };
+enum { LR_ACT_IDENTITY = 0, LR_ACT_RELU = 1, LR_ACT_SIGMOID = 2, LR_ACT_H_SWISH = 3, LR_ACT_CLAMP = 4 };
 
 typedef struct lr_conv_geom {
     int64_t n, c, h, w, oc, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, g, icg, ocg;
     int flip, act;
+    float lo, hi; /* the clamp of IDENTITY (-inf, inf), RELU (0, inf), CLAMP (node floats) */
 } lr_conv_geom;
 
 void lr_conv_geom_of(const lr_model *m, const lr_node *n, lr_conv_geom *g);
@@ -22,6 +23,8 @@ typedef struct lr_conv_epilogue {
     const float *bias, *z;
     int64_t bst[4], zst[4];
     int act;
+    float lo, hi; /* min(max(v, lo), hi) when `clamp` */
+    bool clamp;   /* act is IDENTITY, RELU or CLAMP: a kernel may apply it as a min/max on registers */
     bool fast;
 } lr_conv_epilogue;
 

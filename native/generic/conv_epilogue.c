@@ -22,6 +22,8 @@ void lr_conv_geom_of(const lr_model *m, const lr_node *n, lr_conv_geom *g) {
     g->g = a[6];
     g->flip = (int)a[7];
     g->act = n->op == LR_OP_CONV ? (int)a[8] : 0;
+    g->lo = g->act == LR_ACT_CLAMP ? (float)n->floats[0] : g->act == LR_ACT_RELU ? 0.f : -INFINITY;
+    g->hi = g->act == LR_ACT_CLAMP ? (float)n->floats[1] : INFINITY;
     g->icg = g->c / g->g;
     g->ocg = g->oc / g->g;
 }
@@ -39,6 +41,9 @@ static void strides_of(const lr_tensor *t, const lr_conv_geom *g, int64_t st[4])
 void lr_conv_epilogue_of(const lr_run_ctx *ctx, const lr_node *n, const lr_conv_geom *g, lr_conv_epilogue *e) {
     e->bias = e->z = NULL;
     e->act = g->act;
+    e->lo = g->lo;
+    e->hi = g->hi;
+    e->clamp = g->act == LR_ACT_IDENTITY || g->act == LR_ACT_RELU || g->act == LR_ACT_CLAMP;
     e->fast = true;
     if (n->n_in > 2) {
         const lr_tensor *b = lr_in(ctx, n, 2);
@@ -69,6 +74,12 @@ void lr_conv_epilogue_row(const lr_conv_epilogue *e, const lr_conv_geom *g, int6
         for (int64_t j = 0; j < len; ++j) row[j] = row[j] > 0 ? row[j] : 0;
         break;
     case LR_ACT_IDENTITY: break;
+    case LR_ACT_CLAMP:
+        for (int64_t j = 0; j < len; ++j) { /* two selects (vectorises), not a branch per element */
+            float v = row[j] < e->lo ? e->lo : row[j];
+            row[j] = v > e->hi ? e->hi : v;
+        }
+        break;
     default:
         for (int64_t j = 0; j < len; ++j) row[j] = lr_activate(row[j], e->act);
     }
@@ -92,7 +103,7 @@ static void all_task(void *vctx, int64_t t, int thread) {
             float v = y[i * g->ow + j];
             if (e->bias) v += e->bias[n * e->bst[0] + oc * e->bst[1] + i * e->bst[2] + j * e->bst[3]];
             if (e->z) v += e->z[n * e->zst[0] + oc * e->zst[1] + i * e->zst[2] + j * e->zst[3]];
-            y[i * g->ow + j] = lr_activate(v, e->act);
+            y[i * g->ow + j] = e->act == LR_ACT_CLAMP ? (v < e->lo ? e->lo : v > e->hi ? e->hi : v) : lr_activate(v, e->act);
         }
     (void)thread;
 }

@@ -163,6 +163,9 @@ LR_API const char *lr_node_name(const lr_model *model, int index);
 LR_API const char *lr_node_algo(const lr_model *model, int index); /* chosen algorithm */
 /* Layout the node's kernel works in: "nchw", or a blocked one ("nchw44", "nchw88", "nchw16"). */
 LR_API const char *lr_node_layout(const lr_model *model, int index);
+/* Layouts this build has fast kernels for on this CPU (after the LOADRUN_X86_ISA cap), space
+ * separated, "nchw" first: e.g. "nchw nchw88 nchw16". */
+LR_API const char *lr_layouts(void);
 /* Node queries read graph metadata: with record level 2 they return NULL after the first run
  * (lr_last_error says why). */
 

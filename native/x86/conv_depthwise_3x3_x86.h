@@ -69,7 +69,7 @@ typedef struct dw_ctx {
     const float *x, *w;
     float *y, *ws;
     bool fused;
-    float lo;
+    float lo, hi;
 } dw_ctx;
 
 /* padded plane: P[r][c] = x[r - ph][c - pw] (0 outside); stride 2 keeps even columns then odd. */
@@ -121,7 +121,7 @@ static void plane_task(void *vctx, int64_t t, int thread) {
     vf w0 = splat(wk[0]), w1 = splat(wk[1]), w2 = splat(wk[2]), w3 = splat(wk[3]), w4 = splat(wk[4]);
     vf w5 = splat(wk[5]), w6 = splat(wk[6]), w7 = splat(wk[7]), w8 = splat(wk[8]);
     float b = c->fused && e->bias ? e->bias[n * e->bst[0] + ch * e->bst[1]] : 0.f;
-    vf vb = splat(b), vlo = splat(c->lo);
+    vf vb = splat(b), vlo = splat(c->lo), vhi = splat(c->hi);
     const float *z = c->fused && e->z ? e->z + n * e->zst[0] + ch * e->zst[1] : NULL;
     float *y = c->y + t * g->oh * g->ow;
     int64_t half = c->d.owv + 1 + VL;
@@ -140,21 +140,25 @@ static void plane_task(void *vctx, int64_t t, int thread) {
                 acc += w3 * ld(r1 + ow) + w4 * ld(r1 + half + ow) + w5 * ld(r1 + ow + 1);
                 acc += w6 * ld(r2 + ow) + w7 * ld(r2 + half + ow) + w8 * ld(r2 + ow + 1);
             }
+            /* tails (every row of a plane narrower than VL) stay on the vector: a per-element
+             * clamp branches on the data and mispredicts on relu6 activations */
             int64_t len = g->ow - ow < VL ? g->ow - ow : VL;
+            if (zr) {
+                float zt[VL] = {0};
+                if (len < VL) memcpy(zt, zr + ow, (size_t)len * sizeof(float));
+                acc += len == VL ? ld(zr + ow) : ld(zt);
+            }
+            if (c->fused) {
+                vi gt = acc > vlo, lt = acc < vhi;
+                acc = (vf)(((vi)acc & gt) | ((vi)vlo & ~gt));
+                acc = (vf)(((vi)acc & lt) | ((vi)vhi & ~lt));
+            }
             if (len == VL) {
-                if (zr) acc += ld(zr + ow);
-                if (c->fused) {
-                    vi gt = acc > vlo;
-                    acc = (vf)(((vi)acc & gt) | ((vi)vlo & ~gt));
-                }
                 st(yr + ow, acc);
             } else {
                 float tmp[VL];
                 st(tmp, acc);
-                for (int64_t j = 0; j < len; ++j) {
-                    float v = tmp[j] + (zr ? zr[ow + j] : 0.f);
-                    yr[ow + j] = c->fused && v < c->lo ? c->lo : v;
-                }
+                memcpy(yr + ow, tmp, (size_t)len * sizeof(float));
             }
         }
     }
@@ -167,10 +171,11 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     lr_conv_epilogue e;
     lr_conv_epilogue_of(ctx, n, &g, &e);
     dw_ctx c = {&g, &e, {0, 0, 0}, lr_in(ctx, n, 0)->data, lr_in(ctx, n, 1)->data, lr_out(ctx, n, 0)->data,
-                ctx->workspace, false, -INFINITY};
+                ctx->workspace, false, -INFINITY, INFINITY};
     dw_geom_of(&g, &c.d);
-    c.fused = e.fast && (e.act == LR_ACT_IDENTITY || e.act == LR_ACT_RELU);
-    c.lo = e.act == LR_ACT_RELU ? 0.f : -INFINITY;
+    c.fused = e.fast && e.clamp;
+    c.lo = e.lo;
+    c.hi = e.hi;
     lr_parallel_for(ctx->pool, g.n * g.c, plane_task, &c);
     if (!e.fast) lr_conv_epilogue_all(ctx, &e, &g, c.y);
     return LR_OK;

@@ -139,7 +139,7 @@ typedef struct wg_ctx {
     float *y, *ws;
     size_t tf;
     bool fused;
-    float lo;
+    float lo, hi;
 } wg_ctx;
 
 static void block_task(void *vctx, int64_t task, int thread) {
@@ -236,7 +236,11 @@ static void block_task(void *vctx, int64_t task, int thread) {
                             int64_t ow = (tw0 + l) * 4 + j;
                             if (ow >= g->ow) break;
                             float val = tmp[j][l] + b + (zr ? zr[ow] : 0.f);
-                            yr[ow] = c->fused && val < c->lo ? c->lo : val;
+                            if (c->fused) { /* two selects, no data-dependent branch */
+                                val = val < c->lo ? c->lo : val;
+                                val = val > c->hi ? c->hi : val;
+                            }
+                            yr[ow] = val;
                         }
                 }
             }
@@ -251,7 +255,7 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     lr_conv_geom_of(ctx->model, n, &g);
     lr_conv_epilogue e;
     lr_conv_epilogue_of(ctx, n, &g, &e);
-    wg_ctx c = {&g, &e, {0}, lr_in(ctx, n, 0)->data, n->packed, lr_out(ctx, n, 0)->data, ctx->workspace, 0, false, -INFINITY};
+    wg_ctx c = {&g, &e, {0}, lr_in(ctx, n, 0)->data, n->packed, lr_out(ctx, n, 0)->data, ctx->workspace, 0, false, -INFINITY, INFINITY};
     wg_geom_of(&g, &c.w);
     c.tf = (thread_floats(&g, &c.w) + 15) / 16 * 16;
     if (!c.u) {
@@ -260,8 +264,9 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
         transform_weights(&g, lr_in(ctx, n, 1)->data, u);
         c.u = u;
     }
-    c.fused = e.fast && (!e.bias || true) && (e.act == LR_ACT_IDENTITY || e.act == LR_ACT_RELU);
-    c.lo = e.act == LR_ACT_RELU ? 0.f : -INFINITY;
+    c.fused = e.fast && e.clamp;
+    c.lo = e.lo;
+    c.hi = e.hi;
     lr_parallel_for(ctx->pool, g.n * c.w.blocks, block_task, &c);
     if (!e.fast) lr_conv_epilogue_all(ctx, &e, &g, c.y);
     return LR_OK;

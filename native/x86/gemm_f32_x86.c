@@ -82,7 +82,10 @@ static void run_task(void *vctx, int64_t task, int thread) {
     const int64_t MR = uk->mr, NR = uk->nr;
     int64_t chunk = task % r->chunks, tile = task / r->chunks % r->tiles, jobi = task / r->chunks / r->tiles;
     const lr_x86_gemm_job *job = &r->jobs[jobi];
-    int64_t j0 = tile * r->nt, nt = job->N - j0 < r->nt ? job->N - j0 : r->nt;
+    /* tile t covers NR panels [t*P/T, (t+1)*P/T): tiles differ by at most one panel */
+    int64_t n_panels = (job->N + NR - 1) / NR, q0 = tile * n_panels / r->tiles, q1 = (tile + 1) * n_panels / r->tiles;
+    int64_t j0 = q0 * NR, nt = (q1 * NR < job->N ? q1 * NR : job->N) - j0;
+    if (nt <= 0) return;
     int64_t m_panels = (job->M + MR - 1) / MR;
     int64_t p0 = chunk * r->panels_per_chunk, p1 = p0 + r->panels_per_chunk;
     if (p1 > m_panels) p1 = m_panels;
@@ -117,10 +120,21 @@ void lr_x86_gemm_run(const lr_x86_gemm_ukernel *uk, lr_thread_pool *pool, const 
     int threads = lr_pool_threads(pool);
     run_ctx r = {uk, jobs, 0, 1, 0, lr_x86_gemm_tile_cols(uk, K, N), scratch, lr_x86_gemm_scratch_floats(uk, K, N)};
     r.tiles = (N + r.nt - 1) / r.nt;
-    int64_t m_panels = (M + uk->mr - 1) / uk->mr, units = n_jobs * r.tiles;
-    if (threads > 1 && units % threads != 0 && units < 8 * threads) { /* too few tiles to balance: split M too */
-        r.chunks = (4 * threads + units - 1) / units;
-        if (r.chunks > m_panels) r.chunks = m_panels;
+    int64_t m_panels = (M + uk->mr - 1) / uk->mr, n_panels = (N + uk->nr - 1) / uk->nr, units = n_jobs * r.tiles;
+    if (threads > 1 && units % threads != 0) {
+        /* Balance the threads: when A (M rows) outweighs B (N columns), split M into one chunk per
+         * thread (each packs its B tile: cheap next to streaming A once); otherwise cut N into more,
+         * equal tiles so every thread gets the same number of columns. */
+        int64_t t = r.tiles;
+        while ((n_jobs * t) % threads != 0 && t < n_panels) ++t;
+        if (M > N || (n_jobs * t) % threads != 0) {
+            int64_t a = units, b = threads; /* chunks = threads / gcd(units, threads) */
+            while (b) { int64_t c = a % b; a = b; b = c; }
+            r.chunks = threads / a;
+            if (r.chunks > m_panels) r.chunks = m_panels;
+        } else {
+            r.tiles = t;
+        }
     }
     r.panels_per_chunk = (m_panels + r.chunks - 1) / r.chunks;
     int64_t tasks = n_jobs * r.tiles * r.chunks;

@@ -5,6 +5,8 @@
 
 #include "model.h"
 
+extern const lr_algo lr_algo_conv_gemm_pixrows_f32_8x32_avx512f;
+extern const lr_algo lr_algo_conv_gemm_pixrows_f32_6x16_avx2_fma;
 extern const lr_algo lr_algo_conv1x1_gemm_f32_8x32_avx512f;
 extern const lr_algo lr_algo_conv_im2col_gemm_f32_8x32_avx512f;
 extern const lr_algo lr_algo_conv1x1_gemm_f32_6x16_avx2_fma;
@@ -17,6 +19,8 @@ extern const lr_algo lr_algo_matmul_gemm_f32_8x32_avx512f;
 extern const lr_algo lr_algo_batched_matmul_gemm_f32_8x32_avx512f;
 extern const lr_algo lr_algo_matmul_gemm_f32_6x16_avx2_fma;
 extern const lr_algo lr_algo_batched_matmul_gemm_f32_6x16_avx2_fma;
+extern const lr_algo lr_algo_pooling_max_f32_avx512f;
+extern const lr_algo lr_algo_pooling_max_f32_avx2_fma;
 extern const lr_algo lr_algo_gelu_f32_avx512f;
 extern const lr_algo lr_algo_gelu_f32_avx2_fma;
 extern const lr_algo lr_algo_softmax_lastaxis_f32_avx512f;
@@ -25,12 +29,13 @@ extern const lr_algo lr_algo_softmax_lastaxis_f32_avx2_fma;
 /* In registry order, for the core's list (NULL-terminated). */
 #define LR_X86_ALGOS                                                                                 \
     &lr_algo_conv_depthwise_3x3_f32_avx512f, &lr_algo_conv_depthwise_3x3_f32_avx2_fma,               \
+        &lr_algo_conv_gemm_pixrows_f32_8x32_avx512f, &lr_algo_conv_gemm_pixrows_f32_6x16_avx2_fma,   \
         &lr_algo_conv1x1_gemm_f32_8x32_avx512f, &lr_algo_conv1x1_gemm_f32_6x16_avx2_fma,             \
         &lr_algo_conv_winograd_f43_f32_avx512f, &lr_algo_conv_winograd_f43_f32_avx2_fma,             \
         &lr_algo_conv_im2col_gemm_f32_8x32_avx512f, &lr_algo_conv_im2col_gemm_f32_6x16_avx2_fma,     \
         &lr_algo_matmul_gemm_f32_8x32_avx512f, &lr_algo_matmul_gemm_f32_6x16_avx2_fma,               \
         &lr_algo_batched_matmul_gemm_f32_8x32_avx512f, &lr_algo_batched_matmul_gemm_f32_6x16_avx2_fma,         \
         &lr_algo_gelu_f32_avx512f, &lr_algo_gelu_f32_avx2_fma, &lr_algo_softmax_lastaxis_f32_avx512f,         \
-        &lr_algo_softmax_lastaxis_f32_avx2_fma,
+        &lr_algo_softmax_lastaxis_f32_avx2_fma, &lr_algo_pooling_max_f32_avx512f, &lr_algo_pooling_max_f32_avx2_fma,
 
 #endif

@@ -1,0 +1,9 @@
+/* f32_conv_nchw88_avx2_fma.c: BlockedConv on nchw88 tensors, 8-float ymm vectors, tiles of 2 x 6. */
+#define VL 8
+#define TMAX 6
+#define ISA_FEATURES LR_X86_AVX2_FMA
+#define SUFFIX avx2_fma
+#define SUFFIX_STR "avx2_fma"
+#define VMAX(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#define VMIN(a, b) ((vf)_mm256_min_ps((__m256)(a), (__m256)(b)))
+#include "f32_conv_nchwb_x86.h"

@@ -1,0 +1,14 @@
+/* f32_nchwb_x86.h: the x86 blocked-layout algorithms (nchw16: AVX-512, nchw88: AVX2 + FMA); each
+ * usable() checks the CPU (cpu_x86.c) and the node's block size. Listed in the registry before the
+ * portable ones of native/generic/layout_blocked.c. */
+#ifndef LR_F32_NCHWB_X86_H
+#define LR_F32_NCHWB_X86_H
+
+#include "model.h"
+
+extern const lr_algo lr_algo_blocked_conv_direct_f32_avx512f;
+extern const lr_algo lr_algo_blocked_conv_direct_f32_avx2_fma;
+
+#define LR_X86_BLOCKED_ALGOS &lr_algo_blocked_conv_direct_f32_avx512f, &lr_algo_blocked_conv_direct_f32_avx2_fma,
+
+#endif
