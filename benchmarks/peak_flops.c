@@ -1,6 +1,6 @@
 /* peak_flops.c: measured single-thread FMA peak (AVX-512 and AVX2: 12 independent register-only
  * FMA chains, kept apart by empty asm so the compiler cannot merge them) and
- * the x86 packed sgemm (lr_x86_gemm_run) at large sizes, as GFLOP/s and a fraction of that peak.
+ * the x86 packed sgemm (lr_gemm_run) at large sizes, as GFLOP/s and a fraction of that peak.
  * Build and run: sh benchmarks/x86_kernels.sh (links build/x86/libloadrun_static.a). */
 #define _GNU_SOURCE
 #include <immintrin.h>
@@ -76,23 +76,23 @@ static double median(double *v, int n) {
     return v[n / 2];
 }
 
-static double sgemm(const lr_x86_gemm_ukernel *uk, int threads, int64_t M, int64_t N, int64_t K, int reps) {
+static double sgemm(const lr_gemm_ukernel *uk, int threads, int64_t M, int64_t N, int64_t K, int reps) {
     float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N), *c = malloc(sizeof(float) * M * N);
     for (int64_t i = 0; i < M * K; ++i) a[i] = (float)(i % 7) * 0.1f;
     for (int64_t i = 0; i < K * N; ++i) b[i] = (float)(i % 5) * 0.1f;
-    float *pa = aligned_alloc(64, lr_x86_gemm_packed_a_floats(uk, M, K) * sizeof(float) + 64);
-    float *pb = aligned_alloc(64, lr_x86_gemm_packed_b_floats(uk, K, N) * sizeof(float) + 64);
-    lr_x86_gemm_pack_a(uk, M, K, a, K, 1, pa);
-    lr_x86_gemm_pack_b(uk->nr, K, 0, (N + uk->nr - 1) / uk->nr * uk->nr, N, b, N, 1, pb);
+    float *pa = aligned_alloc(64, lr_gemm_packed_a_floats(uk, M, K) * sizeof(float) + 64);
+    float *pb = aligned_alloc(64, lr_gemm_packed_b_floats(uk, K, N) * sizeof(float) + 64);
+    lr_gemm_pack_a(uk, M, K, a, K, 1, pa);
+    lr_gemm_pack_b(uk->nr, K, 0, (N + uk->nr - 1) / uk->nr * uk->nr, N, b, N, 1, pb);
     lr_thread_pool *pool = lr_pool_create(threads);
-    float *scratch = aligned_alloc(64, (size_t)threads * lr_x86_gemm_scratch_floats(uk, K, N) * sizeof(float) + 64);
+    float *scratch = aligned_alloc(64, (size_t)threads * lr_gemm_scratch_floats(uk, K, N) * sizeof(float) + 64);
     bctx bc = {pb, K};
-    lr_x86_gemm_job job = {M, N, K, pa, get_b, &bc, c, N, NULL, NULL, 0, -1e30f, 1e30f, NULL, NULL};
+    lr_gemm_job job = {M, N, K, pa, get_b, &bc, c, N, NULL, NULL, 0, -1e30f, 1e30f, NULL, NULL};
     double t[64];
-    lr_x86_gemm_run(uk, pool, &job, 1, scratch);
+    lr_gemm_run(uk, pool, &job, 1, scratch);
     for (int r = 0; r < reps; ++r) {
         double t0 = now();
-        lr_x86_gemm_run(uk, pool, &job, 1, scratch);
+        lr_gemm_run(uk, pool, &job, 1, scratch);
         t[r] = now() - t0;
     }
     double med = median(t, reps);
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     }
     double pk512 = median(p512, 9), pk256 = median(p256, 9);
     printf("{\"peak_avx512_gflops\": %.1f, \"peak_avx2_gflops\": %.1f", pk512, pk256);
-    const lr_x86_gemm_ukernel *uks[2] = {&lr_f32_gemm_8x32_avx512f_broadcast, &lr_f32_gemm_6x16_avx2_fma_broadcast};
+    const lr_gemm_ukernel *uks[2] = {&lr_f32_gemm_8x32_avx512f_broadcast, &lr_f32_gemm_6x16_avx2_fma_broadcast};
     double pks[2] = {pk512, pk256};
     for (int u = 0; u < 2; ++u) {
         if (!lr_x86_has(uks[u]->features)) continue;

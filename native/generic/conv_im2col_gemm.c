@@ -1,37 +1,9 @@
-/* conv_im2col_gemm.c: Conv as GEMM per (image, group): packed weights (A, packed once at load when
- * constant) times im2col columns packed straight into B panels, one tile at a time, with the
- * bias/residual/activation epilogue applied while the tile is hot. */
-#include <stdlib.h>
-#include <string.h>
-
-#include "conv_common.h"
+/* conv_im2col_gemm.c: Conv as GEMM per (image, group) through the generic 6x8 micro-kernel: the
+ * shared driver (conv_gemm.c) with packed weights, im2col (or 1x1 row) panels and the epilogue
+ * applied while each tile is hot. */
+#include "conv_gemm.h"
 #include "gemm_f32.h"
 #include "kernels.h"
-
-#define NR LR_GEMM_NR
-
-static size_t packed_floats(const lr_conv_geom *g) {
-    return (size_t)g->g * lr_gemm_packed_a_floats(g->ocg, g->icg * g->kh * g->kw);
-}
-
-/* A of group gi: rows = its output channels, k = (ic, kh, kw), flipped taps for CONVOLUTION mode. */
-static void pack_weights(const lr_conv_geom *g, const float *w, float *dst) {
-    int64_t khw = g->kh * g->kw, K = g->icg * khw;
-    for (int64_t gi = 0; gi < g->g; ++gi) {
-        const float *wg = w + gi * g->ocg * K;
-        if (!g->flip) {
-            lr_gemm_pack_a(g->ocg, K, wg, K, 1, dst);
-        } else {
-            for (int64_t p = 0; p < g->ocg; p += LR_GEMM_MR)
-                for (int64_t k = 0; k < K; ++k) {
-                    int64_t kk = k / khw * khw + (khw - 1 - k % khw);
-                    for (int64_t i = 0; i < LR_GEMM_MR; ++i)
-                        dst[(p * K) + k * LR_GEMM_MR + i] = p + i < g->ocg ? wg[(p + i) * K + kk] : 0.f;
-                }
-        }
-        dst += lr_gemm_packed_a_floats(g->ocg, K);
-    }
-}
 
 static bool usable(const lr_model *m, const lr_node *n) {
     (void)m;
@@ -39,114 +11,14 @@ static bool usable(const lr_model *m, const lr_node *n) {
     return true;
 }
 
-static lr_status prepare(lr_model *m, lr_node *n) {
-    const lr_tensor *w = lr_min(m, n, 1);
-    if (w->kind != LR_KIND_CONST) return LR_OK;
-    lr_conv_geom g;
-    lr_conv_geom_of(m, n, &g);
-    size_t bytes = packed_floats(&g) * sizeof(float);
-    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of packed weights", bytes);
-    n->packed_bytes = bytes;
-    pack_weights(&g, w->const_data, n->packed);
-    return LR_OK;
-}
+static lr_status prepare(lr_model *m, lr_node *n) { return lr_conv_gemm_prepare(&lr_f32_gemm_6x8_generic, m, n); }
 
 static size_t workspace(const lr_model *m, const lr_node *n, int threads) {
-    lr_conv_geom g;
-    lr_conv_geom_of(m, n, &g);
-    int64_t K = g.icg * g.kh * g.kw, N = g.oh * g.ow;
-    size_t f = (size_t)threads * lr_gemm_scratch_floats(K, N);
-    if (!n->packed) f += packed_floats(&g) + 16; /* weights packed in every run (not constant, or no weight preprocess) */
-    return f * sizeof(float);
-}
-
-typedef struct job_ctx {
-    const lr_conv_geom *g;
-    const lr_conv_epilogue *e;
-    const float *x; /* image n, group gi */
-    float *y;       /* plane of channel gi*ocg */
-    int64_t n, gi;
-} job_ctx;
-
-static const float *get_b(const void *vctx, int64_t j0, int64_t nt, float *dst) {
-    const job_ctx *c = vctx;
-    const lr_conv_geom *g = c->g;
-    int64_t N = g->oh * g->ow, K = g->icg * g->kh * g->kw;
-    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0) {
-        lr_gemm_pack_b(K, j0, nt, N, c->x, g->h * g->w, 1, dst);
-        return dst;
-    }
-    float *out = dst;
-    for (int64_t p = j0; p < j0 + nt; p += NR) {
-        int64_t ih0[NR], iw0[NR];
-        int64_t nr = N - p < NR ? N - p : NR;
-        for (int64_t j = 0; j < NR; ++j) {
-            int64_t col = p + (j < nr ? j : 0);
-            ih0[j] = col / g->ow * g->sh - g->ph;
-            iw0[j] = col % g->ow * g->sw - g->pw;
-        }
-        for (int64_t ic = 0; ic < g->icg; ++ic) {
-            const float *xc = c->x + ic * g->h * g->w;
-            for (int64_t kh = 0; kh < g->kh; ++kh)
-                for (int64_t kw = 0; kw < g->kw; ++kw) {
-                    for (int64_t j = 0; j < NR; ++j) {
-                        int64_t ih = ih0[j] + kh * g->dh, iw = iw0[j] + kw * g->dw;
-                        out[j] = (j < nr && ih >= 0 && ih < g->h && iw >= 0 && iw < g->w) ? xc[ih * g->w + iw] : 0.f;
-                    }
-                    out += NR;
-                }
-        }
-    }
-    (void)K;
-    return dst;
-}
-
-static void epilogue(const void *vctx, int64_t m0, int64_t m1, int64_t j0, int64_t nt) {
-    const job_ctx *c = vctx;
-    int64_t plane = c->g->oh * c->g->ow;
-    for (int64_t m = m0; m < m1; ++m)
-        lr_conv_epilogue_row(c->e, c->g, c->n, c->gi * c->g->ocg + m, c->y + m * plane, j0, nt);
+    return lr_conv_gemm_workspace(&lr_f32_gemm_6x8_generic, m, n, threads);
 }
 
 static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
-    lr_conv_geom g;
-    lr_conv_geom_of(ctx->model, n, &g);
-    lr_conv_epilogue e;
-    lr_conv_epilogue_of(ctx, n, &g, &e);
-    const float *x = lr_in(ctx, n, 0)->data;
-    float *y = lr_out(ctx, n, 0)->data;
-    int64_t K = g.icg * g.kh * g.kw, N = g.oh * g.ow, jobs_n = g.n * g.g;
-    float *scratch = ctx->workspace;
-    const float *packed = n->packed;
-    if (!packed) {
-        if (lr_in(ctx, n, 1)->kind == LR_KIND_CONST) lr_note_weight_pack(ctx);
-        float *p = scratch;
-        pack_weights(&g, lr_in(ctx, n, 1)->data, p);
-        packed = p;
-        scratch += (packed_floats(&g) + 16 + 15) / 16 * 16;
-    }
-    job_ctx stack_ctx[16];
-    lr_gemm_job stack_jobs[16];
-    job_ctx *jc = jobs_n <= 16 ? stack_ctx : malloc(sizeof *jc * (size_t)jobs_n);
-    lr_gemm_job *jobs = jobs_n <= 16 ? stack_jobs : malloc(sizeof *jobs * (size_t)jobs_n);
-    if (!jc || !jobs) {
-        if (jobs_n > 16) { free(jc); free(jobs); }
-        return lr_fail(LR_ERR_MEMORY, "out of memory in Conv");
-    }
-    size_t a_stride = lr_gemm_packed_a_floats(g.ocg, K);
-    for (int64_t t = 0; t < jobs_n; ++t) {
-        int64_t in = t / g.g, gi = t % g.g;
-        jc[t] = (job_ctx){&g, &e, x + (in * g.c + gi * g.icg) * g.h * g.w, y + (in * g.oc + gi * g.ocg) * N, in, gi};
-        jobs[t] = (lr_gemm_job){g.ocg, N, K, packed + gi * a_stride, get_b, &jc[t], jc[t].y, N, e.fast ? epilogue : NULL, &jc[t]};
-    }
-    lr_gemm_run(ctx->pool, jobs, jobs_n, scratch);
-    if (!e.fast) lr_conv_epilogue_all(ctx, &e, &g, y);
-    if (jobs_n > 16) {
-        free(jc);
-        free(jobs);
-    }
-    return LR_OK;
+    return lr_conv_gemm_run(&lr_f32_gemm_6x8_generic, lr_conv_gemm_b_auto, ctx, n);
 }
 
 static double cost(const lr_model *m, const lr_node *n, int threads) {

@@ -1,11 +1,13 @@
-/* matmul.c: MatMul and BatchedMatMul over the packed GEMM; a constant operand is packed once at
- * load (weight preprocess), the other per run. */
+/* matmul.c: MatMul and BatchedMatMul over the packed GEMM for any micro-kernel (matmul_gemm.h; the
+ * x86 algorithms reuse it); a constant operand is packed once at load (weight preprocess), the
+ * other per run. Also the unpacked rowblock and split-K algorithms. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <pthread.h>
 
 #include "gemm_f32.h"
+#include "matmul_gemm.h"
 #include "gemm_rowblock_f32.h"
 #include "kernels.h"
 
@@ -32,12 +34,12 @@ typedef struct mm_packed {
 
 static bool any(const lr_model *m, const lr_node *n) { (void)m; (void)n; return true; }
 
-static lr_status prepare(lr_model *md, lr_node *nd) {
+lr_status lr_matmul_gemm_prepare(const lr_gemm_ukernel *uk, lr_model *md, lr_node *nd) {
     mm_geom g;
     geom_of(md, nd, &g);
     const lr_tensor *a = lr_min(md, nd, 0), *b = lr_min(md, nd, 1);
-    size_t af = a->kind == LR_KIND_CONST ? lr_gemm_packed_a_floats(g.m, g.k) * (size_t)g.batch : 0;
-    size_t bf = b->kind == LR_KIND_CONST ? lr_gemm_packed_b_floats(g.k, g.n) * (size_t)g.batch : 0;
+    size_t af = a->kind == LR_KIND_CONST ? lr_gemm_packed_a_floats(uk, g.m, g.k) * (size_t)g.batch : 0;
+    size_t bf = b->kind == LR_KIND_CONST ? lr_gemm_packed_b_floats(uk, g.k, g.n) * (size_t)g.batch : 0;
     size_t bytes = sizeof(mm_packed) + 64 + (af + bf) * sizeof(float);
     mm_packed *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!p) return lr_fail(LR_ERR_MEMORY, "cannot allocate packed MatMul weights");
@@ -46,24 +48,24 @@ static lr_status prepare(lr_model *md, lr_node *nd) {
     p->b = bf ? at + af : NULL;
     for (int64_t i = 0; i < g.batch; ++i) {
         if (p->a)
-            lr_gemm_pack_a(g.m, g.k, (const float *)a->const_data + i * g.m * g.k, g.ars, g.acs,
-                           p->a + (size_t)i * lr_gemm_packed_a_floats(g.m, g.k));
+            lr_gemm_pack_a(uk, g.m, g.k, (const float *)a->const_data + i * g.m * g.k, g.ars, g.acs,
+                           p->a + (size_t)i * lr_gemm_packed_a_floats(uk, g.m, g.k));
         if (p->b)
-            lr_gemm_pack_b(g.k, 0, (g.n + LR_GEMM_NR - 1) / LR_GEMM_NR * LR_GEMM_NR, g.n,
+            lr_gemm_pack_b(uk->nr, g.k, 0, (g.n + uk->nr - 1) / uk->nr * uk->nr, g.n,
                            (const float *)b->const_data + i * g.k * g.n, g.brs, g.bcs,
-                           p->b + (size_t)i * lr_gemm_packed_b_floats(g.k, g.n));
+                           p->b + (size_t)i * lr_gemm_packed_b_floats(uk, g.k, g.n));
     }
     nd->packed = p;
     nd->packed_bytes = (af + bf) * sizeof(float);
     return LR_OK;
 }
 
-static size_t workspace(const lr_model *md, const lr_node *nd, int threads) {
+size_t lr_matmul_gemm_workspace(const lr_gemm_ukernel *uk, const lr_model *md, const lr_node *nd, int threads) {
     mm_geom g;
     geom_of(md, nd, &g);
-    size_t f = (size_t)threads * lr_gemm_scratch_floats(g.k, g.n) + 16;
+    size_t f = (size_t)threads * lr_gemm_scratch_floats(uk, g.k, g.n) + 32;
     const mm_packed *p = nd->packed; /* NULL without weight preprocess: A is packed in every run */
-    if (!p || !p->a) f += lr_gemm_packed_a_floats(g.m, g.k) * (size_t)g.batch + 16;
+    if (!p || !p->a) f += lr_gemm_packed_a_floats(uk, g.m, g.k) * (size_t)g.batch + 32;
     return f * sizeof(float);
 }
 
@@ -72,27 +74,28 @@ typedef struct b_ctx {
     const mm_geom *g;
 } b_ctx;
 
-static const float *get_b(const void *vctx, int64_t j0, int64_t nt, float *scratch) {
+static const float *get_b(const void *vctx, int64_t j0, int64_t nt, int nr, float *scratch) {
     const b_ctx *c = vctx;
     if (c->packed) return c->packed + (size_t)j0 * c->g->k;
-    lr_gemm_pack_b(c->g->k, j0, nt, c->g->n, c->b, c->g->brs, c->g->bcs, scratch);
+    lr_gemm_pack_b(nr, c->g->k, j0, nt, c->g->n, c->b, c->g->brs, c->g->bcs, scratch);
     return scratch;
 }
 
-static lr_status run(const lr_run_ctx *ctx, const lr_node *nd) {
+lr_status lr_matmul_gemm_run(const lr_gemm_ukernel *uk, const lr_run_ctx *ctx, const lr_node *nd) {
     mm_geom g;
     geom_of(ctx->model, nd, &g);
     const mm_packed *p = nd->packed;
     const float *a = lr_in(ctx, nd, 0)->data, *b = lr_in(ctx, nd, 1)->data;
     float *y = lr_out(ctx, nd, 0)->data, *ws = ctx->workspace;
-    size_t apf = lr_gemm_packed_a_floats(g.m, g.k), bpf = lr_gemm_packed_b_floats(g.k, g.n);
+    size_t apf = lr_gemm_packed_a_floats(uk, g.m, g.k), bpf = lr_gemm_packed_b_floats(uk, g.k, g.n);
     const float *pa = p ? p->a : NULL, *pb = p ? p->b : NULL;
     if (!pa && lr_in(ctx, nd, 0)->kind == LR_KIND_CONST) lr_note_weight_pack(ctx);
     if (!pb && lr_in(ctx, nd, 1)->kind == LR_KIND_CONST) lr_note_weight_pack(ctx); /* B panels packed tile by tile */
     if (!pa) {
-        for (int64_t i = 0; i < g.batch; ++i) lr_gemm_pack_a(g.m, g.k, a + i * g.m * g.k, g.ars, g.acs, ws + (size_t)i * apf);
+        for (int64_t i = 0; i < g.batch; ++i)
+            lr_gemm_pack_a(uk, g.m, g.k, a + i * g.m * g.k, g.ars, g.acs, ws + (size_t)i * apf);
         pa = ws;
-        ws += (apf * (size_t)g.batch + 16 + 15) / 16 * 16;
+        ws += (apf * (size_t)g.batch + 32) / 16 * 16;
     }
     b_ctx bstack[8];
     lr_gemm_job jstack[8];
@@ -104,15 +107,21 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *nd) {
     }
     for (int64_t i = 0; i < g.batch; ++i) {
         bc[i] = (b_ctx){b + i * g.k * g.n, pb ? pb + (size_t)i * bpf : NULL, &g};
-        jobs[i] = (lr_gemm_job){g.m, g.n, g.k, pa + (size_t)i * apf, get_b, &bc[i], y + i * g.m * g.n, g.n, NULL, NULL};
+        jobs[i] = lr_gemm_job_plain(g.m, g.n, g.k, pa + (size_t)i * apf, get_b, &bc[i], y + i * g.m * g.n, g.n);
     }
-    lr_gemm_run(ctx->pool, jobs, g.batch, ws);
+    lr_gemm_run(uk, ctx->pool, jobs, g.batch, ws);
     if (g.batch > 8) {
         free(bc);
         free(jobs);
     }
     return LR_OK;
 }
+
+static lr_status prepare(lr_model *md, lr_node *nd) { return lr_matmul_gemm_prepare(&lr_f32_gemm_6x8_generic, md, nd); }
+static size_t workspace(const lr_model *md, const lr_node *nd, int threads) {
+    return lr_matmul_gemm_workspace(&lr_f32_gemm_6x8_generic, md, nd, threads);
+}
+static lr_status run(const lr_run_ctx *ctx, const lr_node *nd) { return lr_matmul_gemm_run(&lr_f32_gemm_6x8_generic, ctx, nd); }
 
 static double gemm_cost(const lr_model *md, const lr_node *nd, int threads) {
     mm_geom g;

@@ -47,7 +47,7 @@ static void wg_geom_of(const lr_conv_geom *g, wg_geom *w) {
     w->blocks = (w->th + w->br - 1) / w->br;
 }
 
-static size_t packed_floats(const lr_conv_geom *g) { return 36 * lr_x86_gemm_packed_a_floats(&UK, g->oc, g->c); }
+static size_t packed_floats(const lr_conv_geom *g) { return 36 * lr_gemm_packed_a_floats(&UK, g->oc, g->c); }
 
 /* per thread: phase rows, V, M (+ VL slack for the vector reads past the last tile) */
 static size_t thread_floats(const lr_conv_geom *g, const wg_geom *w) {
@@ -85,8 +85,8 @@ static void transform_weights(const lr_conv_geom *g, const float *wt, float *dst
                 for (int b = 0; b < 6; ++b)
                     u[((size_t)(a * 6 + b) * OC + o) * IC + i] = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
         }
-    size_t per = lr_x86_gemm_packed_a_floats(&UK, OC, IC);
-    for (int x = 0; x < 36; ++x) lr_x86_gemm_pack_a(&UK, OC, IC, u + (size_t)x * OC * IC, IC, 1, dst + x * per);
+    size_t per = lr_gemm_packed_a_floats(&UK, OC, IC);
+    for (int x = 0; x < 36; ++x) lr_gemm_pack_a(&UK, OC, IC, u + (size_t)x * OC * IC, IC, 1, dst + x * per);
     free(u);
 }
 
@@ -195,7 +195,7 @@ static void block_task(void *vctx, int64_t task, int thread) {
                     V[(size_t)x36 * IC * NB + (col / NR) * IC * NR + ic * NR + col % NR] = 0.f;
     }
     /* 36 GEMMs M = U V on this block */
-    size_t ap = lr_x86_gemm_packed_a_floats(&UK, OC, IC);
+    size_t ap = lr_gemm_packed_a_floats(&UK, OC, IC);
     for (int x36 = 0; x36 < 36; ++x36) {
         const float *A = c->u + x36 * ap, *B = V + (size_t)x36 * IC * NB;
         float *C = M + (size_t)x36 * OC * NB;

@@ -10,7 +10,7 @@
 #define NR 16
 
 static void ukernel(int64_t mr, int64_t nr, int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                    int accumulate, const lr_x86_gemm_params *p) {
+                    int accumulate, const lr_gemm_params *p) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t k = 0; k < kc; ++k) {
@@ -75,4 +75,5 @@ static void ukernel(int64_t mr, int64_t nr, int64_t kc, const float *a, const fl
     }
 }
 
-const lr_x86_gemm_ukernel lr_f32_gemm_6x16_avx2_fma_broadcast = {"f32-gemm-6x16-avx2-fma-broadcast", MR, NR, LR_X86_AVX2_FMA, ukernel};
+const lr_gemm_ukernel lr_f32_gemm_6x16_avx2_fma_broadcast = {"f32-gemm-6x16-avx2-fma-broadcast", MR, NR, LR_X86_AVX2_FMA, ukernel,
+                                                              LR_X86_GEMM_MAX_TILE_COLS, LR_GEMM_SPLIT_BALANCE, 1};
