@@ -300,6 +300,13 @@ def parse_env(text: str) -> dict[str, Any]:
     return {"freq_khz": freqs, "temp_c": temps}
 
 
+def arm_layouts(arch: str) -> list[str]:
+    """The layouts a cross-built runner has kernels for, by architecture (machine or Android ABI):
+    what the native lr_layouts() reports there (aarch64: "nchw nchw44", NEON kernels in
+    native/arm/f32_{conv,pooling}_nchw44_neon.c; armv7 builds have the generic kernels only)."""
+    return ["nchw", "nchw44"] if arch in ("aarch64", "arm64-v8a") else ["nchw"]
+
+
 def core_groups(info: DeviceInfo) -> dict[str, list[int]]:
     """big / little / all (and prime on three-cluster SoCs) from the frequency clusters."""
     ids = [c["id"] for c in info.cpus]
@@ -387,9 +394,9 @@ class AdbTarget:
         return [{"id": c["id"], "max_freq_khz": c["max_freq_khz"], "cluster": c["cluster"]} for c in self.info.cpus]
 
     def option_space_hints(self) -> dict[str, Any]:
-        layouts = ["nchw"]
+        layouts = arm_layouts(self.info.abi)
         return {
-            "layouts": layouts,  # nchw44 joins once the compile pass and its kernels exist
+            "layouts": layouts,
             "max_threads": len(self.info.cpus),
             "affinity_matters": True,  # big.LITTLE: where threads run decides the speed
             "core_groups": core_groups(self.info),

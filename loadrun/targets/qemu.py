@@ -63,7 +63,9 @@ class QemuTarget(LocalTarget):
 
     def option_space_hints(self) -> dict[str, Any]:
         hints = super().option_space_hints()
-        hints["layouts"] = ["nchw"]
+        from loadrun.targets.adb import arm_layouts
+
+        hints["layouts"] = arm_layouts(self._arch)
         hints["emulated"] = True  # timings are meaningless; the fit should keep budgets tiny
         return hints
 

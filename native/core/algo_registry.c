@@ -3,6 +3,7 @@
  * line to the list: target-specific ones (native/x86/, native/arm/) before the generic ones of
  * their operator. The list's order is the only thing that matters; ids are positions in it. */
 #include "../arm/kernels.h"
+#include "../arm/neon_nchw44.h" /* NEON winograd F(4,3), nchw44 kernels */
 #include <string.h>
 
 #include "../generic/kernels.h"
@@ -20,6 +21,7 @@
 static const lr_algo *const registry[] = {
     LR_X86_ALGOS /* native/x86: before the generic ones of their operators */
     &lr_algo_conv_depthwise_3x3_f32_neon, /* native/arm: usable on aarch64 builds only */
+    &lr_algo_conv_winograd_f43_f32_neon, /* 3x3 s1, C/OC >= 16, planes >= 14x14 */
     &lr_algo_conv_im2col_gemm_f32_neon,
     &lr_algo_conv_depthwise_direct_f32,
     &lr_algo_conv_im2col_gemm_f32,
@@ -60,6 +62,7 @@ static const lr_algo *const registry[] = {
     &lr_algo_fused_layernorm_f32,
     &lr_algo_fused_mean_f32,
     LR_X86_BLOCKED_ALGOS /* blocked layouts (codes 80..95): x86 first, then the portable ones */
+    LR_ARM_NCHW44_ALGOS /* nchw44 NEON (aarch64 only) */
     LR_BLOCKED_GENERIC_ALGOS
 };
 

@@ -241,5 +241,8 @@ const char *lr_layouts(void) {
     if (f & LR_X86_AVX512) return "nchw nchw88 nchw16";
     if (f & LR_X86_AVX2_FMA) return "nchw nchw88";
 #endif
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(LR_ARM_NO_NEON)
+    return "nchw nchw44"; /* native/arm/f32_{conv,pooling}_nchw44_neon.c */
+#endif
     return "nchw";
 }
