@@ -1,5 +1,6 @@
-"""``loadrun MODEL --profile FILE``: the run options a profile carries, after checking that it
-was fitted for this model and this device (``--force`` applies it anyway, saying what differs)."""
+"""``loadrun MODEL --profile FILE``: the options a profile carries (runtime and compile options),
+after checking that it was fitted for this model and this device (``--force`` applies it anyway,
+saying what differs)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Callable
 from loadrun.api import resolve_model
 from loadrun.bench import split_profile_options
 from loadrun.fit.study import cache_dir
-from loadrun.options import Options
+from loadrun.options import AVAILABLE, COMPILE_OPTIONS, Options
 from loadrun.profile import ProfileError, check_applies, file_sha256, load_profile, local_fingerprint
 
 
@@ -29,8 +30,9 @@ def decode_algo_cache(entry: Any) -> bytes | None:
 def profile_run_options(path: Path, model_path: Path | None, *, force: bool = False,
                         decrypt: str | None = None,
                         warn: Callable[[str], None] = lambda m: None) -> tuple[int, dict[str, Any]]:
-    """(threads, runtime options) of the profile for ``RunConfig``; raises ProfileError when the
-    profile does not apply and ``force`` is not given."""
+    """(threads, options) of the profile for ``RunConfig(threads=..., runtime_options=...)``: the
+    runtime options and the compile options (``jit``, ``layout``: ``run_model`` compiles with
+    them); raises ProfileError when the profile does not apply and ``force`` is not given."""
     from loadrun.runtime import build_id
 
     doc = load_profile(path)
@@ -49,7 +51,12 @@ def profile_run_options(path: Path, model_path: Path | None, *, force: bool = Fa
         values["algo_cache"] = str(file)
     if "affinity" in values:
         values["affinity"] = tuple(values["affinity"])
+    # compile options (layout, JIT level) go to run_model's compile step through RunConfig, when
+    # this build has them; runtime options to the native runtime
+    compile_values = {k: values.pop(k) for k in COMPILE_OPTIONS if k in values}
     applied, ignored = split_profile_options(values)
+    for k, v in compile_values.items():
+        (applied if k in AVAILABLE else ignored)[k] = v
     if ignored:
         warn(f"{path}: this build cannot apply {', '.join(f'{k}={v}' for k, v in ignored.items())}; "
              "running without them")

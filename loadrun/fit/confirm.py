@@ -23,6 +23,9 @@ from loadrun.options import Options
 from loadrun.targets.base import Target
 
 DEFAULT_ROUNDS = 10
+# Finalists whose paired median ratio to the leader is within this are equivalent in practice:
+# once the leader is told apart from the default, more rounds to split them are not worth it.
+EQUIVALENT = 0.02
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Finalist:
     samples_ns: list[np.ndarray] = field(default_factory=list)
     costs: list[Costs] = field(default_factory=list)
     algo_cache: bytes | None = None
+    run_options: Options | None = None  # what the target runs (options + a shared algorithm cache)
 
     @property
     def pooled_ns(self) -> np.ndarray:
@@ -84,37 +88,61 @@ class Decision:
 
 def interleave(target: Target, feeds: dict[str, np.ndarray], finalists: list[Finalist],
                objective: Objective, plan: MeasurePlan, rounds: int = DEFAULT_ROUNDS,
-               progress: Callable[[int, int, str], None] | None = None) -> Decision:
-    """Re-measure ``finalists`` (the default first) in ``rounds`` interleaved rounds and decide."""
+               progress: Callable[[int, int, str], None] | None = None,
+               min_rounds: int | None = None, equivalent: float = EQUIVALENT) -> Decision:
+    """Re-measure ``finalists`` (the default first) in up to ``rounds`` interleaved rounds and
+    decide. With ``min_rounds``, it stops as soon as (after at least that many rounds) the leader
+    separates from every other finalist (paired 95% intervals exclude 1), or from the default
+    while every finalist it cannot be told apart from is within ``equivalent`` of it (paired
+    median ratio); from then on a finalist the leader separates from is dropped from later rounds
+    (the default never is)."""
+    from loadrun.fit.evaluate import first_result_ns
+
     total = rounds * len(finalists)
     done = 0
-    for _ in range(rounds):
-        for f in finalists:
+    active = list(finalists)
+    played = 0
+    for rnd in range(rounds):
+        for f in active:
             if progress:
                 progress(done, total, f.label)
-            r = target.run_trial(f.compiled, feeds, f.options, warmup=plan.warmup,
+            r = target.run_trial(f.compiled, feeds, f.run_options or f.options, warmup=plan.warmup,
                                  iters=plan.iters, min_time_s=plan.min_time_s, want_outputs=False)
             samples = np.asarray(r.samples_ns, dtype=np.int64)
             f.samples_ns.append(samples)
-            f.costs.append(Costs(float(np.median(samples)), float(r.load_ns + r.first_run_ns),
+            f.costs.append(Costs(float(np.median(samples)),
+                                 float(first_result_ns(r.load_ns, r.first_run_ns, getattr(r, "profiling_ns", 0))),
                                  float(r.peak_rss_bytes or 0)))
             if r.algo_cache and f.algo_cache is None:
                 f.algo_cache = r.algo_cache
             done += 1
+        played = rnd + 1
         target.cool_down()
+        if min_rounds is not None and played >= max(1, min_rounds) and len(active) > 1:
+            d = decide(active, objective, played)
+            if not d.tied_with:  # the leader is told apart from every other finalist
+                break
+            if d.winner is not active[0] and d.speedup.significant and all(
+                    _pair(f, d.winner).median <= 1.0 + equivalent for f in active if f.label in d.tied_with):
+                break  # better than the default for sure; the ties are equivalent in practice
+            active = [f for f in active if f is active[0] or f is d.winner or f.label in d.tied_with]
+            total = done + (rounds - played) * len(active)
     if progress:
-        progress(total, total, "done")
-    return decide(finalists, objective, rounds)
+        progress(done, done, "done")
+    return decide(finalists, objective, played)
 
 
 def decide(finalists: list[Finalist], objective: Objective, rounds: int) -> Decision:
+    """Scores per round (a mix relative to the default's costs that round) and the verdict.
+    Finalists dropped early have fewer rounds; ratios pair them with the first rounds of the
+    others, which were interleaved with them."""
     default = finalists[0]
-    for f in finalists:  # scores per round, a mix relative to the default's costs that round
+    for f in finalists:
         f.scores = [objective.score(c, d) for c, d in zip(f.costs, default.costs)]
     winner = min(finalists, key=lambda f: (f.median_score, f is not default))
-    speedup = paired_ratio(default.scores, winner.scores)
-    tied = [f.label for f in finalists
-            if f is not winner and not paired_ratio(f.scores, winner.scores).significant]
+
+    speedup = _pair(default, winner)
+    tied = [f.label for f in finalists if f is not winner and not _pair(f, winner).significant]
     if winner is default:
         verdict = ("no configuration beat the default: it stays"
                    + (f" (cannot be told apart from {', '.join(tied)})" if tied else ""))
@@ -128,6 +156,12 @@ def decide(finalists: list[Finalist], objective: Objective, rounds: int) -> Deci
         if tied:
             verdict += f"; it cannot be told apart from {', '.join(tied)}"
     return Decision(finalists, winner, speedup, tied, verdict, rounds)
+
+
+def _pair(a: Finalist, b: Finalist) -> Ratio:
+    """Paired ratio a/b over the rounds both played (a dropped finalist played the first ones)."""
+    n = min(len(a.scores), len(b.scores))
+    return paired_ratio(a.scores[:n], b.scores[:n])
 
 
 def finalist_stats(f: Finalist, objective: Objective) -> dict:

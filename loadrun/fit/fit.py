@@ -29,7 +29,8 @@ from loadrun.errors import LoadrunError, OptionError
 from loadrun.feeds import InputSpec, build_feeds
 from loadrun.fit import megengine
 from loadrun.fit.confirm import DEFAULT_ROUNDS, Decision, Finalist, finalist_stats, interleave
-from loadrun.fit.evaluate import MeasurePlan, Measurement, measure as measure_config
+from loadrun.fit.evaluate import (MeasurePlan, Measurement, first_result_ns, measure as measure_config,
+                                  steady_latency_ns)
 from loadrun.fit.importance import param_importance
 from loadrun.fit.objective import Costs, Objective
 from loadrun.fit.pruning import make_pruner
@@ -38,11 +39,17 @@ from loadrun.fit.study import make_sampler, open_study, study_name
 from loadrun.fit.variants import CompiledVariants
 from loadrun.formats import load_model
 from loadrun.options import Options
-from loadrun.profile import atomic_write_json, default_profile_path, make_profile
+from loadrun.atomic_files import atomic_write_json
+from loadrun.profile import default_profile_path, make_profile
 from loadrun.targets.base import Target, TargetUnavailable, TrialFailed
 
 STRATEGIES = ("auto", "exhaustive", "tpe", "megengine")
 DEFAULT_TRIALS = 40
+# Without --trials, a space larger than DEFAULT_TRIALS gets a budget of about a sixth of its
+# configurations, at least MIN_TRIALS and at most DEFAULT_TRIALS: the fit must cost a fraction of
+# the grid, and TPE with pruning finds the good region of these spaces within that (see
+# docs/benchmarks.md, "Fit").
+MIN_TRIALS = 20
 DEFAULT_TIME_BUDGET_S = 600.0
 # Consecutive proposals of already-measured configurations before the space counts as exhausted.
 MAX_DUPLICATES = 40
@@ -66,7 +73,8 @@ class FitSettings:
     plan: MeasurePlan = MeasurePlan()
     finalists: int = 3  # top configurations re-measured against the default
     rounds: int = DEFAULT_ROUNDS
-    confirm_plan: MeasurePlan = MeasurePlan(warmup=2, iters=5, min_time_s=0.15, chunks=1)
+    confirm_plan: MeasurePlan = MeasurePlan(warmup=2, iters=3, min_time_s=0.15, chunks=1)
+    min_rounds: int = 5  # confirmation stops early once the winner separates (after this many)
     pruner: str = "incumbent"
     storage: str | None = None
     profile_out: Path | None = None
@@ -168,6 +176,38 @@ class _Fit:
         self.by_key: dict[str, optuna.trial.FrozenTrial] = {}
         self.baseline: Costs | None = None
         self.default_options = self.space.options(self.space.default_params())
+        # One algorithm cache per (compiled variant, threads), shared by every trial of that pair
+        # whatever its fast-run mode: fast-run profiles once, later trials (and the confirmation)
+        # load with it (a mode whose rules refuse a cached choice, e.g. profile-reproducible and a
+        # nondeterministic algorithm, profiles that node and adds it to the cache).
+        import shutil
+        import tempfile
+        import weakref
+
+        self.cache_dir = Path(tempfile.mkdtemp(prefix="loadrun-fit-caches-"))
+        weakref.finalize(self, shutil.rmtree, str(self.cache_dir), True)  # however the fit ends
+        self.profiling_ns = 0  # fast-run profiling paid over the whole fit, reported apart
+
+    def _cache_key(self, options: Options) -> tuple | None:
+        if options.fast_run == "heuristic" or options.algo_cache:
+            return None
+        return (self.variants.digest(options)[:16], options.threads)
+
+    def run_options(self, options: Options) -> Options:
+        """What the target runs: ``options`` plus the shared algorithm cache of its variant (when
+        one exists yet); ``options`` itself is what trials, finalists and profiles record."""
+        key = self._cache_key(options)
+        if key is None:
+            return options
+        path = self.cache_dir / ("-".join(map(str, key)) + ".bin")
+        return options.with_(algo_cache=str(path)) if path.is_file() else options
+
+    def keep_cache(self, options: Options, data: bytes | None) -> None:
+        key = self._cache_key(options)
+        if key is not None and data:
+            path = self.cache_dir / ("-".join(map(str, key)) + ".bin")
+            if not path.is_file() or path.read_bytes() != data:
+                path.write_bytes(data)
 
     # -- the oracle ------------------------------------------------------------------------------
 
@@ -207,17 +247,21 @@ class _Fit:
         def on_chunk(step: int, samples: np.ndarray, first) -> bool:
             if self.baseline is None or self.s.strategy == "megengine":
                 return False
-            partial = Costs(float(np.median(samples)), float(first.load_ns + first.first_run_ns),
+            partial = Costs(steady_latency_ns(samples, getattr(first, "chunk_sizes", None) or ()),
+                            float(first_result_ns(first.load_ns, first.first_run_ns,
+                                                  getattr(first, "profiling_ns", 0))),
                             float(first.peak_rss_bytes or 0))
             trial.report(self.s.objective.score(partial, self.baseline), step)
             return trial.should_prune()
 
         try:
             m = measure_config(self.target, compiled, self.feeds, options, self.plan(), self.reference,
-                               self.output_names, on_chunk)
+                               self.output_names, on_chunk, run_options=self.run_options(options))
         except TrialFailed as e:
             self._fail(study, trial, key, str(e))
             return
+        self.keep_cache(options, m.algo_cache)
+        self.profiling_ns += m.profiling_ns
         self._record(trial, m)
         if not m.passed:
             self._fail(study, trial, key, f"accuracy: {m.error}")
@@ -236,6 +280,8 @@ class _Fit:
         trial.set_user_attr("costs", m.costs().to_dict())
         trial.set_user_attr("load_ms", m.load_ns / 1e6)
         trial.set_user_attr("first_run_ms", m.first_run_ns / 1e6)
+        trial.set_user_attr("profiling_ms", m.profiling_ns / 1e6)
+        trial.set_user_attr("chunks", m.chunks_done)
         trial.set_user_attr("latency", {"median_ms": lat.median / 1e6, "ci95_low_ms": lat.ci.low / 1e6,
                                         "ci95_high_ms": lat.ci.high / 1e6, "n": lat.n,
                                         "mean_ms": lat.mean / 1e6})
@@ -349,7 +395,7 @@ def fit_model(model_path: Path | None, target: Target, settings: FitSettings = F
         n_grid = len(grid)
         default_trial = fit.by_key.get(default_key)
         est = float(default_trial.user_attrs.get("wall_s", 1.0)) if default_trial else 1.0
-        budget_trials = s.trials if s.trials is not None else DEFAULT_TRIALS
+        budget_trials = s.trials if s.trials is not None else default_trials(n_grid)
         budget_time = s.time_budget_s if s.time_budget_s is not None else (
             None if s.trials is not None else DEFAULT_TIME_BUDGET_S)
         if s.strategy == "megengine":
@@ -450,8 +496,16 @@ def _outputs_of(target: Target, fit: _Fit) -> list[np.ndarray] | None:
     return r.outputs
 
 
+def default_trials(n_grid: int) -> int:
+    """The trial budget without --trials: the whole space when it has at most DEFAULT_TRIALS
+    configurations, otherwise about a sixth of it within [MIN_TRIALS, DEFAULT_TRIALS]."""
+    if n_grid <= DEFAULT_TRIALS:
+        return DEFAULT_TRIALS
+    return max(MIN_TRIALS, min(DEFAULT_TRIALS, n_grid // 6))
+
+
 def _startup(s: FitSettings, space: SearchSpace) -> int:
-    budget = s.trials or DEFAULT_TRIALS
+    budget = s.trials or default_trials(space.size())
     return max(4, min(10, budget // 3, len(space.dimensions) * 2))
 
 
@@ -499,7 +553,8 @@ def _finalists(fit: _Fit, study: optuna.Study, strategy: str) -> list[Finalist]:
             and not t.user_attrs.get("error")]
     done.sort(key=lambda t: t.value)
     k = 1 if strategy == "megengine" else fit.s.finalists
-    default = Finalist("default", fit.default_options, fit.variants.get(fit.default_options))
+    default = Finalist("default", fit.default_options, fit.variants.get(fit.default_options),
+                       run_options=fit.run_options(fit.default_options))
     chosen = [default]
     for t in done:
         opts = Options.from_dict(t.user_attrs["options"])
@@ -507,7 +562,7 @@ def _finalists(fit: _Fit, study: optuna.Study, strategy: str) -> list[Finalist]:
             continue
         if len(chosen) > k:
             break
-        chosen.append(Finalist(opts.label(), opts, fit.variants.get(opts)))
+        chosen.append(Finalist(opts.label(), opts, fit.variants.get(opts), run_options=fit.run_options(opts)))
     return chosen
 
 
@@ -521,7 +576,7 @@ def _confirm(fit: _Fit, study: optuna.Study, strategy: str) -> Decision | None:
         fit.progress(FitProgress("confirm", done, total, label))
 
     return interleave(fit.target, fit.feeds, finalists, fit.s.objective, fit.s.confirm_plan,
-                      fit.s.rounds, progress)
+                      fit.s.rounds, progress, min_rounds=fit.s.min_rounds)
 
 
 def _profile(fit: _Fit, study: optuna.Study, result: FitResult) -> dict | None:
@@ -534,9 +589,10 @@ def _profile(fit: _Fit, study: optuna.Study, result: FitResult) -> dict | None:
                                     for st in ("complete", "pruned", "failed", "duplicate")},
                 "search_time_s": result.search_wall_s, "time_s": result.wall_s,
                 "space": fit.space.describe(), "study": result.study_name,
-                "storage": result.storage or "default (sqlite under the loadrun cache)",
+                "storage": result.storage or "default (journal file under the loadrun cache)",
                 "plan": fit.plan().to_dict(), "reference": fit.reference_source,
                 "interrupted": result.interrupted, "confirmed": result.decision is not None,
+                "profiling_s": fit.profiling_ns / 1e9,
                 "target": fit.target.name}
     d = result.decision
     if d is not None:

@@ -149,6 +149,12 @@ def canonical(values: Mapping[str, Value], hints: Mapping[str, Any]) -> Options:
     v = dict(values)
     threads = int(v.get("threads", 1))
     v["affinity"] = resolve_affinity(v.get("affinity"), threads, hints)
+    groups = hints.get("core_groups") or {}
+    if threads == 1 and not (groups.get("big") or groups.get("little")):
+        # One thread on identical cores: pinning it only forbids migration between equals, so
+        # "compact" and "none" run the same configuration (measured once). On big.LITTLE, where
+        # a core group decides the speed, pinning one thread stays a real choice.
+        v["affinity"] = None
     if v.get("record", 0) and not hints.get("static_shapes", True):
         v["record"] = 0  # record/replay needs static shapes
     if v.get("fast_run", "heuristic") == "heuristic":

@@ -46,6 +46,7 @@ class TrialResult:
     profiling_ns: int = 0  # the part of load_ns spent in fast-run profiling (0 when the cache hit)
     chunks: int = 1  # chunks of timed runs in samples_ns (stream_trial)
     stopped: bool = False  # stream_trial: the caller stopped it early (pruned); no outputs then
+    chunk_sizes: list[int] = field(default_factory=list)  # samples per chunk, in order (stream_trial)
 
 
 # Optional, beside the protocol: a target that can stream one trial in a single process offers

@@ -3,7 +3,14 @@
  *   loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N]
  *                  [--iters N] [--min-time SECONDS] [--output-dir DIR] [--affinity LIST] [--inplace 0|1]
  *                  [--record 0|1|2] [--weight-preprocess 0|1] [--fast-run MODE] [--algo-cache FILE]
+ *                  [--stream-chunks N]
  *
+ * --stream-chunks N: load once, run the first forward and the warm-up once, then N chunks of timed
+ * runs (each at least --iters runs and --min-time seconds), printing one JSON line per event as it
+ * happens (flushed): {"event": "ready", "load_ns", "first_run_ns", "profiling_ns"} after the first
+ * run, then {"event": "chunk", "chunk": K, "samples_ns": [...]} per chunk; the final document
+ * (every sample of every chunk, stats, outputs) follows as without the flag. It reads nothing, so a
+ * caller that has seen enough simply terminates it (SIGTERM).
  * Inputs are matched by name (--input) or by position; inputs not given are zeros (reported).
  * On failure: {"error": "..."} on stdout and exit status 1 (2 for bad usage).
  */
@@ -85,7 +92,7 @@ typedef struct input_arg {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *out_dir = NULL, *algo_cache = NULL;
     int inplace = 0, record = 0, weight_preprocess = 0, fast_run = 0, n_affinity = 0, affinity[LR_MAX_AFFINITY];
-    long long threads = 1, warmup = 1, iters = 10;
+    long long threads = 1, warmup = 1, iters = 10, stream_chunks = 0;
     double min_time = 0;
     input_arg *ins = calloc((size_t)argc, sizeof *ins);
     int n_ins = 0;
@@ -97,7 +104,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "usage: loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N] "
                             "[--iters N] [--min-time SECONDS] [--output-dir DIR] [--affinity LIST] [--inplace 0|1] "
                             "[--record 0|1|2] [--weight-preprocess 0|1] "
-                            "[--fast-run heuristic|profile|profile-reproducible|profile-optimized] [--algo-cache FILE]\n");
+                            "[--fast-run heuristic|profile|profile-reproducible|profile-optimized] [--algo-cache FILE] "
+                            "[--stream-chunks N]\n");
             free(ins);
             return 0;
         } else if (!strcmp(a, "--threads") || !strcmp(a, "--warmup") || !strcmp(a, "--iters")) {
@@ -117,6 +125,9 @@ int main(int argc, char **argv) {
             for (int k = 0; v && k < 4; ++k)
                 if (!strcmp(v, modes[k])) fast_run = k;
             if (fast_run < 0) { free(ins); return fail(2, "--fast-run needs heuristic, profile, profile-reproducible or profile-optimized", NULL, NULL); }
+            ++i;
+        } else if (!strcmp(a, "--stream-chunks")) {
+            if (!v || !parse_int(v, 1, 1 << 20, &stream_chunks)) { free(ins); return fail(2, "%s needs a positive integer", a, NULL); }
             ++i;
         } else if (!strcmp(a, "--algo-cache")) {
             if (!v) { free(ins); return fail(2, "--algo-cache needs a file", NULL, NULL); }
@@ -215,7 +226,35 @@ int main(int argc, char **argv) {
     size_t cap = min_time > 0 ? (size_t)(iters > 100000 ? iters : 100000) : (size_t)(iters > 0 ? iters : 1), count = 0;
     samples = malloc(cap * sizeof *samples);
     if (!samples) { rc = fail(1, "out of memory", NULL, NULL); goto done; }
-    if (lr_timed_loop(m, (int)warmup, (int)iters, (int64_t)(min_time * 1e9), samples, cap, &count) != LR_OK) {
+    if (stream_chunks > 0) {
+        lr_stats st0;
+        memset(&st0, 0, sizeof st0);
+        st0.size = sizeof st0;
+        lr_stats_get(m, &st0);
+        printf("{\"schema\": \"%s\", \"event\": \"ready\", \"load_ns\": %lld, \"first_run_ns\": %lld, \"profiling_ns\": %lld}\n",
+               SCHEMA, (long long)st0.load_ns, (long long)st0.first_run_ns, (long long)st0.profiling_ns);
+        fflush(stdout);
+        size_t chunk_cap = cap, total = 0;
+        for (long long k = 0; k < stream_chunks; ++k) {
+            if (total + chunk_cap > cap) {
+                size_t ncap = cap * 2 > total + chunk_cap ? cap * 2 : total + chunk_cap;
+                int64_t *grown = realloc(samples, ncap * sizeof *samples);
+                if (!grown) { rc = fail(1, "out of memory", NULL, NULL); goto done; }
+                samples = grown;
+                cap = ncap;
+            }
+            if (lr_timed_loop(m, k == 0 ? (int)warmup : 0, (int)iters, (int64_t)(min_time * 1e9), samples + total, chunk_cap, &count) != LR_OK) {
+                rc = fail(1, "%s", lr_last_error(), NULL);
+                goto done;
+            }
+            printf("{\"event\": \"chunk\", \"chunk\": %lld, \"samples_ns\": [", k);
+            for (size_t i = 0; i < count; ++i) printf("%s%lld", i ? ", " : "", (long long)samples[total + i]);
+            printf("]}\n");
+            fflush(stdout);
+            total += count;
+        }
+        count = total;
+    } else if (lr_timed_loop(m, (int)warmup, (int)iters, (int64_t)(min_time * 1e9), samples, cap, &count) != LR_OK) {
         rc = fail(1, "%s", lr_last_error(), NULL);
         goto done;
     }
