@@ -358,7 +358,7 @@ def aes_default_decrypt(data: bytes) -> bytes:
     try:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     except ImportError:
-        raise _Fail("AES_default decryption needs the 'cryptography' package (pip install cryptography)")
+        raise _Fail("AES_default decryption needs the 'cryptography' package (pip install 'loadrun[crypto]')")
     if len(data) < 16 + 16 + 8 or (len(data) - 24) % 16:
         raise _Fail("AES_default: the encrypted model has an impossible length")
     iv, body, trailer = data[:16], data[16:-8], data[-8:]
