@@ -304,3 +304,11 @@ def test_interrupted_streaming_fit_resumes(tmp_path, fit_env):
     streamed_again = {o.label() for o, _ in second.chunks_run} & done_before
     assert not streamed_again  # finished trials are not measured again (the search streams only new ones)
     assert len({t.label for t in r.trials if t.state in ("complete", "pruned")}) == 9
+
+
+def test_paired_ratio_pairs_only_the_rounds_both_played():
+    from loadrun.fit.confirm import paired_ratio
+
+    # the default played 6 rounds; a finalist dropped after round 5 has 5 scores
+    r = paired_ratio([2.0, 2.0, 2.0, 2.0, 2.0, 9.0], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert r.median == 2.0 and r.low <= 2.0 <= r.high

@@ -67,7 +67,9 @@ class Ratio:
 
 
 def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio:
-    r = np.asarray(a, dtype=np.float64) / np.maximum(np.asarray(b, dtype=np.float64), 1e-300)
+    """Round-by-round ratio a/b over the rounds both played (a dropped finalist played the first ones)."""
+    n = min(len(a), len(b))
+    r = np.asarray(a[:n], dtype=np.float64) / np.maximum(np.asarray(b[:n], dtype=np.float64), 1e-300)
     ci = measure.median_ci(r)
     return Ratio(float(np.median(r)), ci.low, ci.high, ci.coverage)
 
@@ -159,9 +161,7 @@ def decide(finalists: list[Finalist], objective: Objective, rounds: int) -> Deci
 
 
 def _pair(a: Finalist, b: Finalist) -> Ratio:
-    """Paired ratio a/b over the rounds both played (a dropped finalist played the first ones)."""
-    n = min(len(a.scores), len(b.scores))
-    return paired_ratio(a.scores[:n], b.scores[:n])
+    return paired_ratio(a.scores, b.scores)
 
 
 def finalist_stats(f: Finalist, objective: Objective) -> dict:
