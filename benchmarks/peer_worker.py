@@ -21,6 +21,8 @@ def load_loadrun(model_dir, threads, cfg):
     from loadrun.runtime.native import RunOptions, Runtime
 
     graph = load_model(Path(model_dir) / "model.mge")
+    if cfg.get("profile"):  # a fitted profile: its compile options, runtime options and algorithm cache
+        return load_loadrun_profile(graph, model_dir, threads, cfg["profile"])
     kwargs = {"layout": cfg["layout"]} if cfg.get("layout", "nchw") != "nchw" else {}
     compiled = compile_graph(graph, **kwargs)
     fields = getattr(RunOptions, "__dataclass_fields__", {})
@@ -37,6 +39,43 @@ def load_loadrun(model_dir, threads, cfg):
         return rt.get_outputs()[0]
 
     return "loadrun", run, out
+
+
+def load_loadrun_profile(graph, model_dir, threads, profile_path):
+    """loadrun with every option of a profile written by `loadrun MODEL --fit`: compile options
+    (layout, jit) to compile_graph, runtime options to RunOptions, the profile's algorithm cache
+    (if fast-run profiled) to a file passed as algo_cache, as `loadrun --profile` applies it."""
+    import tempfile
+    from pathlib import Path
+
+    from loadrun.compile import compile_graph
+    from loadrun.fit.apply import decode_algo_cache
+    from loadrun.options import Options
+    from loadrun.runtime.native import RunOptions, Runtime
+
+    doc = json.loads(Path(profile_path).read_text())
+    options = Options.from_dict(doc["options"])
+    if options.threads != threads:
+        raise SystemExit(f"{profile_path}: fitted for {options.threads} threads, asked for {threads}")
+    compile_kwargs = {k: v for k, v in options.compile_kwargs().items() if v != getattr(Options(), k)}
+    compiled = compile_graph(graph, **compile_kwargs)
+    runtime = options.runtime_kwargs()
+    cache = decode_algo_cache(doc.get("algo_cache"))
+    if cache is not None:
+        f = tempfile.NamedTemporaryFile(prefix="loadrun-peers-algo-", suffix=".bin", delete=False)
+        f.write(cache)
+        f.close()
+        runtime["algo_cache"] = f.name
+    else:
+        runtime["algo_cache"] = None
+    rt = Runtime.load(compiled, RunOptions(**runtime))
+    x = np.load(f"{model_dir}/input.npy")
+
+    def run():
+        rt.set_input(0, x)
+        rt.run()
+
+    return "loadrun " + options.label(), run, lambda: rt.get_outputs()[0]
 
 
 def load_ort(model_dir, threads, cfg):
