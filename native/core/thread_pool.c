@@ -1,4 +1,14 @@
-/* thread_pool.c: pthreads workers that spin briefly, then sleep, between parallel_for calls. */
+/* thread_pool.c: pthreads workers that spin briefly, then sleep, between parallel_for calls.
+ *
+ * Hand-off protocol. The caller publishes a region (fn, ctx, n_tasks, next = 0, finished = 0) and
+ * bumps `generation` (seq_cst); workers spin on `generation` for at most LR_SPIN_NS (pausing the
+ * core), then sleep on `wake`. A sleeper registers in `sleepers` under `mu` before its last check
+ * of `generation`; the caller reads `sleepers` after its bump, so (both seq_cst: a store-load
+ * Dekker pair) either the sleeper sees the new generation or the caller sees the sleeper and
+ * broadcasts under `mu` - and only then pays for the mutex and the futex wake. The caller does
+ * its share, then spins on `finished` for at most LR_SPIN_NS and sleeps on `done` the same way
+ * (`caller_sleeping` against the last worker's increment of `finished`). Every spin is bounded in
+ * time, so an oversubscribed machine loses at most LR_SPIN_NS of a core per wait. */
 #define _GNU_SOURCE
 #include "thread_pool.h"
 
@@ -8,8 +18,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
-#define LR_SPIN_ROUNDS 20000
+#ifndef LR_SPIN_NS
+#define LR_SPIN_NS 100000 /* ~100 us: longer than the gap between most kernels, far below a tick */
+#endif
+#define LR_SPIN_CHECK 64  /* pauses between clock reads */
 #define LR_SEEN_WORDS 4 /* CPUs and thread indices 0..255 are sampled */
 
 struct lr_thread_pool {
@@ -19,6 +33,8 @@ struct lr_thread_pool {
     pthread_cond_t wake, done;
     atomic_uint_fast64_t generation;
     atomic_int finished;      /* workers done with the current generation */
+    atomic_int sleepers;      /* workers blocked (or about to block) on `wake` */
+    atomic_int caller_sleeping; /* the caller blocked (or about to block) on `done` */
     atomic_int_fast64_t next; /* next task to claim */
     int64_t n_tasks;
     lr_task_fn fn;
@@ -28,6 +44,49 @@ struct lr_thread_pool {
     int n_cpus;
     atomic_uint_fast64_t cpu_seen[LR_SEEN_WORDS], thread_seen[LR_SEEN_WORDS];
 };
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+static inline int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spins until *word != value (returns true) or LR_SPIN_NS have passed (false); acquire on success. */
+static bool spin_while_u64(atomic_uint_fast64_t *word, uint_fast64_t value) {
+    int64_t deadline = 0;
+    for (;;) {
+        for (int i = 0; i < LR_SPIN_CHECK; ++i) {
+            if (atomic_load_explicit(word, memory_order_acquire) != value) return true;
+            cpu_relax();
+        }
+        int64_t t = now_ns();
+        if (!deadline) deadline = t + LR_SPIN_NS;
+        else if (t >= deadline) return false;
+    }
+}
+
+static bool spin_until_int(atomic_int *word, int value) {
+    int64_t deadline = 0;
+    for (;;) {
+        for (int i = 0; i < LR_SPIN_CHECK; ++i) {
+            if (atomic_load_explicit(word, memory_order_acquire) == value) return true;
+            cpu_relax();
+        }
+        int64_t t = now_ns();
+        if (!deadline) deadline = t + LR_SPIN_NS;
+        else if (t >= deadline) return false;
+    }
+}
 
 static void mark(atomic_uint_fast64_t *words, int bit) {
     if (bit < 0 || bit >= 64 * LR_SEEN_WORDS) return;
@@ -95,19 +154,22 @@ static void *worker_main(void *arg) {
     if (p->cpus) lr_pin_self(p->cpus[wa.index % p->n_cpus]); /* checked by the owner before creating the pool */
     uint_fast64_t seen = 0;
     for (;;) {
-        uint_fast64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        for (int spin = 0; g == seen && spin < LR_SPIN_ROUNDS; ++spin)
+        uint_fast64_t g;
+        if (spin_while_u64(&p->generation, seen)) {
             g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        if (g == seen) {
+        } else {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen && !p->stop)
+            atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+            while ((g = atomic_load_explicit(&p->generation, memory_order_seq_cst)) == seen && !p->stop)
                 pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->mu);
         }
         if (p->stop) return NULL;
         seen = g;
         run_tasks(p, wa.index);
-        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == p->threads - 1) {
+        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_seq_cst) + 1 == p->threads - 1 &&
+            atomic_load_explicit(&p->caller_sleeping, memory_order_seq_cst)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -134,6 +196,8 @@ lr_thread_pool *lr_pool_create_pinned(int threads, const int *cpus, int n_cpus) 
     atomic_init(&p->generation, 0);
     atomic_init(&p->finished, 0);
     atomic_init(&p->next, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->caller_sleeping, 0);
     if (threads > 1) {
         p->workers = calloc((size_t)threads - 1, sizeof *p->workers);
         if (!p->workers) goto fail;
@@ -184,15 +248,20 @@ void lr_parallel_for(lr_thread_pool *p, int64_t n, lr_task_fn fn, void *ctx) {
     p->n_tasks = n;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    /* seq_cst bump: orders the region's fields before it (release) and before the read of
+     * `sleepers` (the Dekker pair with a worker going to sleep). */
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
     run_tasks(p, 0);
     int want = p->threads - 1;
-    for (int spin = 0; spin < LR_SPIN_ROUNDS * 10; ++spin)
-        if (atomic_load_explicit(&p->finished, memory_order_acquire) == want) return;
+    if (spin_until_int(&p->finished, want)) return;
     pthread_mutex_lock(&p->mu);
-    while (atomic_load_explicit(&p->finished, memory_order_acquire) != want) pthread_cond_wait(&p->done, &p->mu);
+    atomic_store_explicit(&p->caller_sleeping, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&p->finished, memory_order_seq_cst) != want) pthread_cond_wait(&p->done, &p->mu);
+    atomic_store_explicit(&p->caller_sleeping, 0, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
 }
