@@ -265,16 +265,7 @@ class LocalTarget:
                 r = self._result(ready, rusage, wall, cache_file, False, np.concatenate(samples))
                 r.chunks, r.stopped, r.chunk_sizes = len(samples), True, [len(c) for c in samples]
                 return r
-            try:
-                doc = json.loads(b"".join(rest)) if rest else None
-            except ValueError:
-                doc = None
-            if proc.returncode != 0 or not isinstance(doc, dict) or "error" in doc:
-                why = doc.get("error") if isinstance(doc, dict) else None
-                if proc.returncode < 0:
-                    why = f"killed by signal {-proc.returncode}" + (
-                        f" after {self.timeout_s:.0f} s" if wall >= self.timeout_s else "")
-                raise TrialFailed(f"loadrun-runner failed: {why or err_text[-300:] or 'no output'}")
+            doc = self._runner_document(b"".join(rest), proc.returncode, wall, err_text)
             if ready is not None:
                 doc.setdefault("profiling_ns", ready.get("profiling_ns", 0))
             r = self._result(doc, rusage, wall, cache_file, want_outputs)
@@ -306,17 +297,21 @@ class LocalTarget:
             err.seek(0)
             err_text = err.read().decode("utf-8", "replace").strip()
         wall = time.perf_counter() - start
+        return self._runner_document(out, proc.returncode, wall, err_text), rusage, wall
+
+    def _runner_document(self, out: bytes, returncode: int, wall: float, err_text: str) -> dict:
+        """The runner's final JSON document, or TrialFailed saying why there is none."""
         try:
-            doc = json.loads(out)
+            doc = json.loads(out) if out else None
         except ValueError:
             doc = None
-        if proc.returncode != 0 or not isinstance(doc, dict) or "error" in doc:
-            why = (doc or {}).get("error") if isinstance(doc, dict) else None
-            if proc.returncode < 0:
-                why = f"killed by signal {-proc.returncode}" + (
+        if returncode != 0 or not isinstance(doc, dict) or "error" in doc:
+            why = doc.get("error") if isinstance(doc, dict) else None
+            if returncode < 0:
+                why = f"killed by signal {-returncode}" + (
                     f" after {self.timeout_s:.0f} s" if wall >= self.timeout_s else "")
             raise TrialFailed(f"loadrun-runner failed: {why or err_text[-300:] or 'no output'}")
-        return doc, rusage, wall
+        return doc
 
     def _env(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
