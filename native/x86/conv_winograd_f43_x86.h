@@ -67,13 +67,12 @@ static bool usable(const lr_model *m, const lr_node *n) {
            g.pw <= 2 && g.c >= 8 && g.oc >= 8 && g.oh >= 24 && g.ow >= 24;
 }
 
-/* U = G g G^T for every (oc, ic), then each of the 36 OC x IC matrices packed into MR panels. */
-static void transform_weights(const lr_conv_geom *g, const float *wt, float *dst) {
+/* U = G g G^T for every (oc, ic) into u (36 * OC * IC floats of scratch), then each of the 36
+ * OC x IC matrices packed into MR panels in dst. */
+static void transform_weights(const lr_conv_geom *g, const float *wt, float *u, float *dst) {
     static const float G[6][3] = {{1.f / 4, 0, 0},          {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
                                   {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
     int64_t OC = g->oc, IC = g->c;
-    float *u = malloc(sizeof(float) * 36 * (size_t)OC * (size_t)IC);
-    if (!u) return;
     for (int64_t o = 0; o < OC; ++o)
         for (int64_t i = 0; i < IC; ++i) {
             const float *k = wt + (o * IC + i) * 9;
@@ -87,7 +86,6 @@ static void transform_weights(const lr_conv_geom *g, const float *wt, float *dst
         }
     size_t per = lr_gemm_packed_a_floats(&UK, OC, IC);
     for (int x = 0; x < 36; ++x) lr_gemm_pack_a(&UK, OC, IC, u + (size_t)x * OC * IC, IC, 1, dst + x * per);
-    free(u);
 }
 
 static lr_status prepare(lr_model *m, lr_node *n) {
@@ -99,7 +97,10 @@ static lr_status prepare(lr_model *m, lr_node *n) {
     n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of Winograd weights", bytes);
     n->packed_bytes = bytes;
-    transform_weights(&g, w->const_data, n->packed);
+    float *u = malloc(sizeof(float) * 36 * (size_t)g.oc * (size_t)g.c);
+    if (!u) return lr_fail(LR_ERR_MEMORY, "cannot allocate the Winograd weight transform's scratch");
+    transform_weights(&g, w->const_data, u, n->packed);
+    free(u);
     return LR_OK;
 }
 
@@ -108,8 +109,8 @@ static size_t workspace(const lr_model *m, const lr_node *n, int threads) {
     lr_conv_geom_of(m, n, &g);
     wg_geom w;
     wg_geom_of(&g, &w);
-    size_t f = (size_t)threads * thread_floats(&g, &w);
-    if (!n->packed) f += packed_floats(&g) + 64;
+    size_t f = (size_t)threads * ((thread_floats(&g, &w) + 15) / 16 * 16); /* as run() lays it out */
+    if (!n->packed) f += (packed_floats(&g) + 63) / 64 * 64 + 36 * (size_t)g.oc * (size_t)g.c + 64;
     return f * sizeof(float);
 }
 
@@ -260,8 +261,8 @@ static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     c.tf = (thread_floats(&g, &c.w) + 15) / 16 * 16;
     if (!c.u) {
         if (lr_in(ctx, n, 1)->kind == LR_KIND_CONST) lr_note_weight_pack(ctx);
-        float *u = c.ws + (size_t)ctx->threads * c.tf;
-        transform_weights(&g, lr_in(ctx, n, 1)->data, u);
+        float *u = c.ws + (size_t)ctx->threads * c.tf;  /* packed U, then the unpacked scratch */
+        transform_weights(&g, lr_in(ctx, n, 1)->data, u + (packed_floats(&g) + 63) / 64 * 64, u);
         c.u = u;
     }
     c.fused = e.fast && e.clamp;
