@@ -256,3 +256,20 @@ def test_option_combinations_match_reference_ops(rel, opts):
 @given(rel=st.sampled_from(["resnet18", "mobilenet_v2"]), opts=OPTION_SETS)
 def test_option_combinations_match_reference_models(rel, opts):
     check_combination(rel, opts)
+
+
+@needs_models
+@pytest.mark.parametrize("record", [0, 1, 2])
+def test_node_timing(record):
+    """Per-node wall times: every kernel node gets one in every run (walked or replayed), aliases
+    read -1, and timing leaves the outputs unchanged."""
+    rt, ref = run("shufflenet_v2_x1_0", runs=1, record=record)
+    with rt:
+        t = rt.node_times(4)
+        kernel = np.array([n["algo"] != "alias" for n in rt.nodes])
+        assert t.shape == (4, len(rt.nodes)) and kernel.any() and (~kernel).any()
+        assert (t[:, kernel] >= 0).all() and (t[:, ~kernel] == -1).all()
+        assert (t[:, kernel].sum(axis=0) > 0).any()
+        assert_matches(rt.get_outputs(), ref)
+        rt.run()  # timing is off again: plain runs still work
+        assert_matches(rt.get_outputs(), ref)

@@ -77,6 +77,8 @@ const char *lr_layouts(void);
 int lr_cpus_used(const lr_model *model, int *cpus, int capacity);
 const char *lr_algo_cache_message(const lr_model *model);
 lr_status lr_reshape_input(lr_model *model, int index, int ndim, const int64_t *dims);
+lr_status lr_node_timing(lr_model *model, int enable);
+int64_t lr_node_time_ns(const lr_model *model, int index);
 """
 
 LR_MAX_NDIM = 8
@@ -331,6 +333,22 @@ class Runtime:
                 raise RuntimeFailure(f"querying node {index}: {msg}")
             info[key] = ffi.string(p).decode("utf-8", "replace")
         return info
+
+    def node_times(self, runs: int) -> np.ndarray:
+        """Per-node wall nanoseconds of ``runs`` runs, shape (runs, nodes); -1 where a node did not
+        run (zero-copy aliases). Timing each node adds two clock reads per kernel."""
+        L = lib()
+        n = len(self.nodes)
+        out = np.full((max(int(runs), 0), n), -1, dtype=np.int64)
+        _check(L.lr_node_timing(self.handle, 1), "turning node timing on")
+        try:
+            for r in range(out.shape[0]):
+                self.run()
+                for i in range(n):
+                    out[r, i] = L.lr_node_time_ns(self.handle, i)
+        finally:
+            L.lr_node_timing(self.handle, 0)
+        return out
 
     def cpus_used(self) -> list[int]:
         """CPUs the model's threads were seen running on (sampled per parallel region)."""

@@ -373,3 +373,24 @@ lr_status lr_reshape_input(lr_model *m, int i, int ndim, const int64_t *dims) {
     return lr_fail(LR_ERR_UNSUPPORTED, "input %d (%s): shapes are static in a compiled model; compile it again for the new shape",
                    i, t->name);
 }
+
+lr_status lr_node_timing(lr_model *m, int enable) {
+    if (!m) return lr_fail(LR_ERR_ARGUMENT, "lr_node_timing: model is NULL");
+    settle(m);
+    if (!enable) {
+        free(m->node_ns);
+        m->node_ns = NULL;
+        return LR_OK;
+    }
+    if (m->node_ns) return LR_OK;
+    int64_t *t = malloc((size_t)(m->n_nodes > 0 ? m->n_nodes : 1) * sizeof *t);
+    if (!t) return lr_fail(LR_ERR_MEMORY, "out of memory for the node timing table");
+    for (int i = 0; i < m->n_nodes; ++i) t[i] = -1;
+    m->node_ns = t;
+    return LR_OK;
+}
+
+int64_t lr_node_time_ns(const lr_model *m, int i) {
+    settle(m);
+    return m && m->node_ns && i >= 0 && i < m->n_nodes ? m->node_ns[i] : -1;
+}

@@ -119,6 +119,8 @@ void lr_executor_release(lr_model *m) {
     m->nodes = NULL;
     free(m->calls);
     m->calls = NULL;
+    free(m->node_ns);
+    m->node_ns = NULL;
 }
 
 /* record 0 (and the first run of 1/2): walk the graph — re-check each node's shapes, look its
@@ -138,9 +140,11 @@ static lr_status walk_graph(lr_model *m, const lr_run_ctx *ctx) {
         if (s != LR_OK) return s;
         const lr_algo *a = lr_algo_at(n->algo_id);
         if (!a) return lr_fail(LR_ERR_RUNTIME, "node %d (%s): algorithm %d is not in this build", i, lr_op_name(n->op), n->algo_id);
+        int64_t t0 = m->node_ns ? lr_now_ns() : 0;
         if ((s = a->run(ctx, n)) != LR_OK) return s;
+        if (m->node_ns) m->node_ns[i] = lr_now_ns() - t0;
         m->run_kernels++;
-        if (record) m->calls[n_calls++] = (lr_call){a->run, *n};
+        if (record) m->calls[n_calls++] = (lr_call){a->run, *n, i};
     }
     if (record) {
         m->n_calls = n_calls;
@@ -158,8 +162,10 @@ lr_status lr_run_graph(lr_model *m) {
     lr_pool_note_running(m->pool, 0);
     if (!m->recorded) return walk_graph(m, &ctx);
     for (int c = 0; c < m->n_calls; ++c) { /* replay */
+        int64_t t0 = m->node_ns ? lr_now_ns() : 0;
         lr_status s = m->calls[c].run(&ctx, &m->calls[c].node);
         if (s != LR_OK) return s;
+        if (m->node_ns) m->node_ns[m->calls[c].index] = lr_now_ns() - t0;
         m->run_kernels++;
     }
     return LR_OK;

@@ -83,6 +83,7 @@ struct lr_run_ctx;
 typedef struct lr_call {
     lr_status (*run)(const struct lr_run_ctx *ctx, const lr_node *n);
     lr_node node; /* a copy: record level 2 frees the node table */
+    int index;    /* the node's index in the graph (node timing) */
 } lr_call;
 
 struct lr_dispatcher;
@@ -127,6 +128,7 @@ struct lr_model {
     int cache_status, cache_written;
     char cache_message[256];
     char run_error[512]; /* the dispatcher's lr_last_error of a failed run */
+    int64_t *node_ns;    /* node timing on: wall time of each node in the last run (-1: not run) */
 };
 
 /* What a kernel gets at run time. */

@@ -169,6 +169,11 @@ LR_API const char *lr_layouts(void);
 /* Node queries read graph metadata: with record level 2 they return NULL after the first run
  * (lr_last_error says why). */
 
+/* Node timing (per-operator profile): while on, every run stores each node's wall time; a node that
+ * did not run (a zero-copy alias, or before the first run) reads -1. Off frees the table. */
+LR_API lr_status lr_node_timing(lr_model *model, int enable);
+LR_API int64_t lr_node_time_ns(const lr_model *model, int index); /* of the last run */
+
 /* The CPUs the model's threads were seen running on (sched_getcpu, sampled per parallel region);
  * writes up to `capacity` CPU ids in increasing order and returns how many there are. */
 LR_API int lr_cpus_used(const lr_model *model, int *cpus, int capacity);
