@@ -52,6 +52,7 @@ class RunConfig:
     min_time: float = 1.0  # seconds of measured run time, at least
     seed: int = 0  # of the random inputs
     decrypt: str | None = None  # cipher of an encrypted model ("AES_default")
+    profile_nodes: int = 0  # extra runs with per-node timing after the measurement (0: none)
     runtime_options: Mapping[str, Any] = field(default_factory=dict)
     options: Options = field(default_factory=Options)
 
@@ -71,6 +72,8 @@ class RunConfig:
             raise OptionError(f"--warmup must be at least 0, got {self.warmup}")
         if self.iters < 1:
             raise OptionError(f"--iters must be at least 1, got {self.iters}")
+        if self.profile_nodes < 0:
+            raise OptionError(f"--profile-nodes must be a number of runs >= 0, got {self.profile_nodes}")
         if not (math.isfinite(self.min_time) and self.min_time >= 0):
             raise OptionError(f"--min-time must be a number of seconds >= 0, got {self.min_time}")
         if self.decrypt not in DECRYPT_METHODS:
@@ -136,6 +139,7 @@ class RunReport:
     host: dict
     check: CheckReport | None = None
     saved_outputs: str | None = None
+    node_profile: dict | None = None  # see node_profile()
 
     @property
     def total_time_s(self) -> float:
@@ -165,6 +169,8 @@ class RunReport:
         }
         if self.check is not None:
             doc["check"] = self.check.to_dict()
+        if self.node_profile is not None:
+            doc["node_profile"] = self.node_profile
         return doc
 
     def to_json(self) -> str:
@@ -216,6 +222,26 @@ def _timed_runs(rt, config: RunConfig, estimate_ns: float, progress: Progress) -
     return np.concatenate(chunks)
 
 
+def node_profile(nodes: Sequence[dict], times_ns: np.ndarray) -> dict:
+    """The operator profile of ``times_ns`` (runs x nodes, -1 where a node did not run): per kernel
+    node its median and p90 over the runs, in graph order, and the share of the sum of medians."""
+    runs = int(times_ns.shape[0])
+    rows, total = [], 0.0
+    for i, info in enumerate(nodes):
+        col = times_ns[:, i]
+        if runs == 0 or (col < 0).all():
+            continue  # a zero-copy alias: no kernel
+        col = col[col >= 0]
+        median = float(np.median(col)) / 1e6
+        total += median
+        rows.append({"index": i, "name": info["node"], "op": info["op"], "algo": info["algo"],
+                     "layout": info["layout"], "median_ms": median,
+                     "p90_ms": float(np.percentile(col, 90)) / 1e6})
+    for row in rows:
+        row["share"] = row["median_ms"] / total if total > 0 else 0.0
+    return {"runs": runs, "sum_of_medians_ms": total, "nodes": rows}
+
+
 def check_and_save(graph, feeds: Sequence[Feed], out_descs: Sequence[TensorDesc], outputs: Sequence[np.ndarray],
                    check: bool, save_outputs: Path | None,
                    progress: Progress) -> tuple["CheckReport | None", str | None]:
@@ -263,6 +289,10 @@ def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunCo
         progress("first run", 0, None)
         first_run_ns = int(rt.run())
         samples = _timed_runs(rt, config, max(first_run_ns, 1), progress)
+        profile = None
+        if config.profile_nodes:
+            progress("profiling nodes", 0, None)
+            profile = node_profile(rt.nodes, rt.node_times(config.profile_nodes))
         outputs = rt.get_outputs()
         out_descs = [TensorDesc(t.name, tuple(t.shape), str(np.dtype(t.dtype))) for t in rt.outputs]
         stats = dict(rt.stats())
@@ -277,4 +307,4 @@ def run_model(model_path: Path | None, inputs: Sequence[str] = (), config: RunCo
         outputs=out_descs, load_ns=int(stats.get("load_ns", 0)), first_run_ns=first_run_ns,
         samples_ns=samples, latency=measure.latency_stats(samples), peak_rss_bytes=peak,
         runtime=stats, host=local_fingerprint(str(stats.get("build_id", ""))), check=check_report,
-        saved_outputs=saved)
+        saved_outputs=saved, node_profile=profile)

@@ -149,6 +149,9 @@ def run_command(
                                  help="How each operator's algorithm is chosen at load (docs/native.md)."),
     algo_cache: Optional[Path] = typer.Option(None, "--algo-cache", metavar="FILE",
                                               help="Algorithm cache: read at load, written after profiling."),
+    profile_nodes: int = typer.Option(0, "--profile-nodes", metavar="N",
+                                      help="After measuring, N more runs timing every kernel node: "
+                                           "prints the operator profile (slowest nodes, time per operator)."),
 ) -> None:
     """Run MODEL and print its latency: median with 95% CI, percentiles, load, first run."""
     if fit:
@@ -182,8 +185,12 @@ def run_command(
     if layout != "nchw":
         runtime_options = {**runtime_options, "layout": layout}
     options = runtime_options_from_flags(threads, affinity, inplace, record, weight_preprocess, fast_run, algo_cache)
+    if profile_nodes and device != "local":
+        from loadrun.errors import OptionError
+
+        raise OptionError("--profile-nodes runs on this host only (the device runner does not time nodes)")
     config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time, decrypt=decrypt,
-                       runtime_options=runtime_options, options=options)
+                       profile_nodes=profile_nodes, runtime_options=runtime_options, options=options)
     stderr = Console(stderr=True)
     import warnings
 
@@ -620,6 +627,50 @@ def _render_rows(title: str, rows: list[tuple[str, str]], console: Console) -> N
 def render_report(report: RunReport, console: Console) -> None:
     doc = report.to_dict()
     _render_rows(f"loadrun {Path(doc['model']['path']).name}", report_rows(doc), console)
+    if report.node_profile is not None:
+        render_node_profile(report.node_profile, doc["latency_ms"]["median"], console)
+
+
+NODE_PROFILE_ROWS = 15
+
+
+def render_node_profile(profile: dict, run_median_ms: float, console: Console) -> None:
+    """The slowest kernel nodes, then the time per operator and algorithm."""
+    nodes = profile["nodes"]
+    title = (f"operator profile: {len(nodes)} kernels over {profile['runs']} runs, sum of node medians "
+             f"{profile['sum_of_medians_ms']:.3f} ms (run median {run_median_ms:.3f} ms)")
+    slowest = sorted(nodes, key=lambda n: -n["median_ms"])[:NODE_PROFILE_ROWS]
+    groups: dict[tuple[str, str], list] = {}
+    for n in nodes:
+        g = groups.setdefault((n["op"], n["algo"]), [0, 0.0])
+        g[0] += 1
+        g[1] += n["median_ms"]
+    table = Table(title=title, title_justify="left")
+    for col, justify in (("#", "right"), ("node", "left"), ("op", "left"), ("algorithm", "left"),
+                         ("layout", "left"), ("median ms", "right"), ("p90 ms", "right"), ("share", "right")):
+        table.add_column(col, justify=justify)
+    for n in slowest:
+        table.add_row(str(n["index"]), n["name"], n["op"], n["algo"], n["layout"], f"{n['median_ms']:.3f}",
+                      f"{n['p90_ms']:.3f}", f"{100 * n['share']:.1f}%")
+    by_op = Table(title="time per operator", title_justify="left")
+    for col, justify in (("op", "left"), ("algorithm", "left"), ("nodes", "right"), ("ms", "right"),
+                         ("share", "right")):
+        by_op.add_column(col, justify=justify)
+    total = profile["sum_of_medians_ms"] or 1.0
+    for (op, algo), (count, ms) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
+        by_op.add_row(op, algo, str(count), f"{ms:.3f}", f"{100 * ms / total:.1f}%")
+    if console.is_terminal:
+        console.print(table)
+        console.print(by_op)
+        return
+    for t in (table, by_op):  # plain text: one line per row, nothing cut
+        console.print(t.title, markup=False, soft_wrap=True)
+        cols = [[str(c.header)] + [str(cell) for cell in c._cells] for c in t.columns]
+        widths = [max(len(x) for x in col) for col in cols]
+        for r in range(len(cols[0])):
+            cells = [(cols[c][r].rjust(widths[c]) if t.columns[c].justify == "right" else cols[c][r].ljust(widths[c]))
+                     for c in range(len(cols))]
+            console.print("  " + "  ".join(cells).rstrip(), markup=False, soft_wrap=True)
 
 
 def info_rows(info: dict) -> list[tuple[str, str]]:

@@ -79,6 +79,27 @@ def test_plain_text_when_stdout_is_not_a_terminal(tmp_path):
         assert list(z.keys()) == ["output"]
 
 
+def test_profile_nodes_on_the_demo_model():
+    """--profile-nodes: one row per kernel node (aliases have none), shares summing to 1, in the
+    JSON document (schema-valid) and as two tables in the text report."""
+    result = invoke("--json", *QUICK, "--profile-nodes", "3", "--record", "1")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert validate(doc, SCHEMA) == []
+    prof = doc["node_profile"]
+    assert prof["runs"] == 3 and len(prof["nodes"]) == doc["runtime"]["kernels"]
+    assert all(n["algo"] != "alias" and n["median_ms"] >= 0 for n in prof["nodes"])
+    assert abs(sum(n["share"] for n in prof["nodes"]) - 1) < 1e-9
+    assert [n["index"] for n in prof["nodes"]] == sorted(n["index"] for n in prof["nodes"])
+    text = invoke(*QUICK, "--profile-nodes", "2").stdout
+    assert "operator profile:" in text and "time per operator" in text and "Conv" in text
+    assert "node_profile" not in json.loads(invoke("--json", *QUICK).stdout)
+
+
+def test_profile_nodes_is_refused_on_a_device():
+    assert_one_line_error(invoke("model.mge", "--profile-nodes", "2", "--device", "adb"), 2, "this host only")
+
+
 @needs_models
 def test_rich_table_on_a_terminal():
     report = api.run_model(RESNET18 / "model.mge", [], api.RunConfig(warmup=0, iters=6, min_time=0))
@@ -150,6 +171,7 @@ def test_bad_inputs(tmp_path, make, fragments):
     (["--min-time", "-1"], "--min-time must be"),
     (["--iters", "abc"], "Invalid value for '--iters'"),
     (["--warmup", "1.5"], "Invalid value for '--warmup'"),
+    (["--profile-nodes", "-1"], "--profile-nodes must be"),
 ])
 def test_bad_option_values(args, fragment):
     assert_one_line_error(invoke("model.mge", *args), 2, fragment)
