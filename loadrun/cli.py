@@ -185,10 +185,6 @@ def run_command(
     if layout != "nchw":
         runtime_options = {**runtime_options, "layout": layout}
     options = runtime_options_from_flags(threads, affinity, inplace, record, weight_preprocess, fast_run, algo_cache)
-    if profile_nodes and device != "local":
-        from loadrun.errors import OptionError
-
-        raise OptionError("--profile-nodes runs on this host only (the device runner does not time nodes)")
     config = RunConfig(threads=threads, warmup=warmup, iters=iters, min_time=min_time, decrypt=decrypt,
                        profile_nodes=profile_nodes, runtime_options=runtime_options, options=options)
     stderr = Console(stderr=True)

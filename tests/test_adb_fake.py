@@ -238,9 +238,10 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 def test_cli_plain_run_and_clean(fake_adb):
     root = fake_adb(phone())
     p = cli(str(CONV / "model.mge"), "--device", "adb", "--check", "--json", "--warmup", "0", "--iters", "1",
-            "--min-time", "0")
+            "--min-time", "0", "--profile-nodes", "2")
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
+    assert doc["node_profile"]["runs"] == 2 and doc["node_profile"]["nodes"][0]["op"] == "Conv"
     assert doc["host"]["kind"] == "adb" and doc["check"]["passed"] and doc["runtime"]["device"] == "adb:FAKE01"
     assert any((root / "FAKE01/fs/data/local/tmp/loadrun").iterdir())
     p = cli("device", "clean")

@@ -96,8 +96,23 @@ def test_profile_nodes_on_the_demo_model():
     assert "node_profile" not in json.loads(invoke("--json", *QUICK).stdout)
 
 
-def test_profile_nodes_is_refused_on_a_device():
-    assert_one_line_error(invoke("model.mge", "--profile-nodes", "2", "--device", "adb"), 2, "this host only")
+def test_profile_nodes_through_the_runner():
+    """The device path (the runner, as on a phone) gives the same profile structure, record 2 too."""
+    from loadrun.options import Options
+    from loadrun.targets.device_run import run_on_target
+    from loadrun.targets.local import LocalTarget
+
+    target = LocalTarget()
+    try:
+        config = api.RunConfig(warmup=0, iters=2, min_time=0, profile_nodes=3, options=Options(record=2))
+        report = run_on_target(target, None, config=config)
+    finally:
+        target.close()
+    prof = report.node_profile
+    assert prof["runs"] == 3 and len(prof["nodes"]) == report.runtime["kernels"]
+    assert {"Conv", "Pooling"} <= {n["op"] for n in prof["nodes"]}
+    assert validate(report.to_dict()["node_profile"], SCHEMA["properties"]["node_profile"]) == []
+    assert "node_times_ns" not in report.runtime
 
 
 @needs_models

@@ -462,8 +462,9 @@ class AdbTarget:
         return hot or capped
 
     def run_trial(self, compiled: bytes, feeds: dict[str, np.ndarray], options: Options, *,
-                  warmup: int, iters: int, min_time_s: float, want_outputs: bool) -> TrialResult:
-        from loadrun.targets.local import option_flags
+                  warmup: int, iters: int, min_time_s: float, want_outputs: bool,
+                  profile_nodes: int = 0) -> TrialResult:
+        from loadrun.targets.local import option_flags, profile_nodes_flags
 
         model = self._push_bytes(compiled, "model-{}.lrm")
         args = [self.runner_remote, model]
@@ -486,6 +487,7 @@ class AdbTarget:
         if self.info.emulated:  # emulated CPUs: one timed run is all a trial can mean
             warmup, iters, min_time_s = 0, 1, 0.0
         args += ["--warmup", str(warmup), "--iters", str(max(1, iters)), "--min-time", f"{min_time_s:.6f}"]
+        args += profile_nodes_flags(profile_nodes, self.flags)
         out_dir = f"{WORK_DIR}/out-{os.getpid()}-{self._trial}"
         if want_outputs:
             args += ["--output-dir", out_dir]

@@ -76,10 +76,12 @@ class Target(Protocol):
         ...
 
     def run_trial(self, compiled: bytes, feeds: dict[str, np.ndarray], options: Options, *,
-                  warmup: int, iters: int, min_time_s: float, want_outputs: bool) -> TrialResult:
+                  warmup: int, iters: int, min_time_s: float, want_outputs: bool,
+                  profile_nodes: int = 0) -> TrialResult:
         """Run one configuration. Compile options in ``options`` are already applied to
-        ``compiled``; the target honours only the runtime options. Raises TrialFailed when this
-        configuration cannot run, TargetUnavailable when the device is gone."""
+        ``compiled``; the target honours only the runtime options. ``profile_nodes`` > 0: that many
+        more runs with node timing, returned as ``stats["node_times_ns"]`` (runs x nodes). Raises
+        TrialFailed when this configuration cannot run, TargetUnavailable when the device is gone."""
         ...
 
     def cool_down(self) -> dict[str, Any]:

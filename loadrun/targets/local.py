@@ -36,6 +36,16 @@ def runner_flags(usage: str) -> dict[str, bool]:
     return {m.group(1): m.group(2) is not None for m in _USAGE_FLAG.finditer(usage)}
 
 
+def profile_nodes_flags(runs: int, flags: dict[str, bool]) -> list[str]:
+    """The runner's --profile-nodes flag; a runner built without it is refused, not ignored."""
+    if runs <= 0:
+        return []
+    if "--profile-nodes" not in flags:
+        raise TrialFailed("this loadrun-runner cannot time nodes (--profile-nodes): rebuild it "
+                          "(loadrun build --target ...)")
+    return ["--profile-nodes", str(int(runs))]
+
+
 def option_flags(options: Options, flags: dict[str, bool], algo_cache: str | None) -> list[str]:
     """Runner arguments for the runtime options of ``options`` (non-default ones only, so a runner
     that predates an option still runs the default configuration)."""
@@ -138,7 +148,8 @@ class LocalTarget:
         return path
 
     def _args(self, compiled: bytes, feeds: dict[str, np.ndarray], options: Options, work: Path, *,
-              warmup: int, iters: int, min_time_s: float, want_outputs: bool) -> tuple[list[str], str | None]:
+              warmup: int, iters: int, min_time_s: float, want_outputs: bool,
+              profile_nodes: int = 0) -> tuple[list[str], str | None]:
         model = self._model_file(compiled)
         args = [str(self.runner), str(model)]
         for i, (name, array) in enumerate(feeds.items()):
@@ -152,6 +163,7 @@ class LocalTarget:
                 shutil.copyfile(options.algo_cache, cache_file)
         args += option_flags(options, self.flags, cache_file)
         args += ["--warmup", str(warmup), "--iters", str(max(1, iters)), "--min-time", f"{min_time_s:.6f}"]
+        args += profile_nodes_flags(profile_nodes, self.flags)
         if want_outputs:
             args += ["--output-dir", str(work / "out")]
         return args, cache_file
@@ -178,11 +190,13 @@ class LocalTarget:
             algo_cache=algo_cache, wall_s=wall, profiling_ns=int(profiling or 0))
 
     def run_trial(self, compiled: bytes, feeds: dict[str, np.ndarray], options: Options, *,
-                  warmup: int, iters: int, min_time_s: float, want_outputs: bool) -> TrialResult:
+                  warmup: int, iters: int, min_time_s: float, want_outputs: bool,
+                  profile_nodes: int = 0) -> TrialResult:
         work = Path(tempfile.mkdtemp(prefix="trial-", dir=self._dir))
         try:
             args, cache_file = self._args(compiled, feeds, options, work, warmup=warmup, iters=iters,
-                                          min_time_s=min_time_s, want_outputs=want_outputs)
+                                          min_time_s=min_time_s, want_outputs=want_outputs,
+                                          profile_nodes=profile_nodes)
             doc, rusage, wall = self._spawn(args, work)
             return self._result(doc, rusage, wall, cache_file, want_outputs)
         finally:

@@ -3,7 +3,7 @@
  *   loadrun-runner MODEL [IN.npy ...] [--input NAME=FILE.npy] [--threads N] [--warmup N]
  *                  [--iters N] [--min-time SECONDS] [--output-dir DIR] [--affinity LIST] [--inplace 0|1]
  *                  [--record 0|1|2] [--weight-preprocess 0|1] [--fast-run MODE] [--algo-cache FILE]
- *                  [--stream-chunks N]
+ *                  [--stream-chunks N] [--profile-nodes N]
  *
  * --stream-chunks N: load once, run the first forward and the warm-up once, then N chunks of timed
  * runs (each at least --iters runs and --min-time seconds), printing one JSON line per event as it
@@ -11,6 +11,9 @@
  * run, then {"event": "chunk", "chunk": K, "samples_ns": [...]} per chunk; the final document
  * (every sample of every chunk, stats, outputs) follows as without the flag. It reads nothing, so a
  * caller that has seen enough simply terminates it (SIGTERM).
+ * --profile-nodes N: after the timed runs, N more runs with node timing on; the final document gets
+ * "node_times_ns": one list per run of every node's wall time (-1: an alias, no kernel), in the
+ * order of "algorithms".
  * Inputs are matched by name (--input) or by position; inputs not given are zeros (reported).
  * On failure: {"error": "..."} on stdout and exit status 1 (2 for bad usage).
  */
@@ -92,7 +95,8 @@ typedef struct input_arg {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *out_dir = NULL, *algo_cache = NULL;
     int inplace = 0, record = 0, weight_preprocess = 0, fast_run = 0, n_affinity = 0, affinity[LR_MAX_AFFINITY];
-    long long threads = 1, warmup = 1, iters = 10, stream_chunks = 0;
+    long long threads = 1, warmup = 1, iters = 10, stream_chunks = 0, profile_nodes = 0;
+    int64_t *node_ns = NULL;
     double min_time = 0;
     input_arg *ins = calloc((size_t)argc, sizeof *ins);
     int n_ins = 0;
@@ -105,7 +109,7 @@ int main(int argc, char **argv) {
                             "[--iters N] [--min-time SECONDS] [--output-dir DIR] [--affinity LIST] [--inplace 0|1] "
                             "[--record 0|1|2] [--weight-preprocess 0|1] "
                             "[--fast-run heuristic|profile|profile-reproducible|profile-optimized] [--algo-cache FILE] "
-                            "[--stream-chunks N]\n");
+                            "[--stream-chunks N] [--profile-nodes N]\n");
             free(ins);
             return 0;
         } else if (!strcmp(a, "--threads") || !strcmp(a, "--warmup") || !strcmp(a, "--iters")) {
@@ -128,6 +132,9 @@ int main(int argc, char **argv) {
             ++i;
         } else if (!strcmp(a, "--stream-chunks")) {
             if (!v || !parse_int(v, 1, 1 << 20, &stream_chunks)) { free(ins); return fail(2, "%s needs a positive integer", a, NULL); }
+            ++i;
+        } else if (!strcmp(a, "--profile-nodes")) {
+            if (!v || !parse_int(v, 0, 1 << 16, &profile_nodes)) { free(ins); return fail(2, "%s needs a non-negative integer", a, NULL); }
             ++i;
         } else if (!strcmp(a, "--algo-cache")) {
             if (!v) { free(ins); return fail(2, "--algo-cache needs a file", NULL, NULL); }
@@ -258,6 +265,17 @@ int main(int argc, char **argv) {
         rc = fail(1, "%s", lr_last_error(), NULL);
         goto done;
     }
+    int n_nodes = lr_node_count(m);
+    if (profile_nodes > 0 && n_nodes > 0) {
+        node_ns = malloc((size_t)profile_nodes * (size_t)n_nodes * sizeof *node_ns);
+        if (!node_ns) { rc = fail(1, "out of memory", NULL, NULL); goto done; }
+        if (lr_node_timing(m, 1) != LR_OK) { rc = fail(1, "%s", lr_last_error(), NULL); goto done; }
+        for (long long r = 0; r < profile_nodes; ++r) {
+            if (lr_forward(m) != LR_OK || lr_wait(m) != LR_OK) { rc = fail(1, "%s", lr_last_error(), NULL); goto done; }
+            for (int k = 0; k < n_nodes; ++k) node_ns[r * n_nodes + k] = lr_node_time_ns(m, k);
+        }
+        lr_node_timing(m, 0);
+    }
     if (out_dir) mkdir(out_dir, 0777);
 
     lr_stats st;
@@ -295,7 +313,17 @@ int main(int argc, char **argv) {
         json_string(stdout, node_names[i]);
         printf(", \"op\": \"%s\", \"algo\": \"%s\", \"layout\": \"%s\"}", node_ops[i], node_algos[i], node_layouts[i]);
     }
-    printf("],\n  \"inputs\": [");
+    printf("],\n");
+    if (node_ns) {
+        printf("  \"node_times_ns\": [");
+        for (long long r = 0; r < profile_nodes; ++r) {
+            printf("%s[", r ? ", " : "");
+            for (int k = 0; k < n_nodes; ++k) printf("%s%lld", k ? ", " : "", (long long)node_ns[r * n_nodes + k]);
+            printf("]");
+        }
+        printf("],\n");
+    }
+    printf("  \"inputs\": [");
     for (int i = 0; i < nin; ++i) {
         printf("%s{\"name\": ", i ? ", " : "");
         json_string(stdout, lr_input_name(m, i));
@@ -341,6 +369,7 @@ done:
     free(node_layouts);
     npy_free(&arr);
     free(samples);
+    free(node_ns);
     free(sources);
     for (int k = 0; k < n_ins; ++k) free((char *)ins[k].name);
     free(ins);
