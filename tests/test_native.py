@@ -454,3 +454,16 @@ def test_runner_json_and_outputs(tmp_path):
     np.testing.assert_allclose(np.load(doc["outputs"][0]["file"]), feeds["data"] + feeds["bias"])
     bad = subprocess.run([str(runner), str(tmp_path / "data.npy")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "error" in json.loads(bad.stdout)
+
+
+# ---- tiled 2-d transpose in lr_copy_nd (the source's unit dim becomes the destination's second-last) ----
+
+
+@pytest.mark.parametrize("shape,perm", [((1, 128, 4, 64), (0, 2, 3, 1)), ((1, 37, 3, 19), (0, 2, 3, 1)),
+                                        ((33, 17), (1, 0)), ((2, 9, 40), (0, 2, 1)), ((5, 8, 8), (2, 1, 0)),
+                                        ((1, 128, 4, 64), (0, 2, 1, 3)), ((7, 3, 31), (2, 0, 1))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_transpose_tiled(shape, perm, threads):
+    g, feeds = one_node("Transpose", [randn(*shape)], dict(perm=perm))
+    got = run_native(g, feeds, threads)[0]
+    assert np.array_equal(got, feeds["x0"].transpose(perm))

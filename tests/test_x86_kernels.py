@@ -226,3 +226,94 @@ def test_shared_models_each_isa(isa, model_dir, monkeypatch):
         assert any(a.endswith(isa) for op, a in algos if op == "Conv"), algos
     for g, r in zip(got, reference_outputs(model_dir)):
         assert max_rel_error(g, r.reshape(g.shape)) <= TOLERANCE
+
+
+# ---- LayerNorm, binary Elemwise fast paths and the JIT's fused operators (activation_softmax_x86.h) ----
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("shape,k,affine", [((3, 37), 1, True), ((1, 128, 256), 1, True), ((2, 5, 16), 2, False),
+                                            ((4, 7), 1, False), ((2, 3, 4099), 1, True)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_layernorm_x86(isa, shape, k, affine, threads, monkeypatch):
+    norm = shape[-k:]
+    ins = [randn(*shape) * 3 + 1.5] + ([randn(*norm), randn(*norm)] if affine else [])
+    attrs = dict(eps=1e-5, normalized_dim=k, affine=affine)
+    g, feeds = Graph(), {"x0": ins[0]}
+    ids = [g.add_value("x0", ins[0].shape, np.float32)] + [g.add_const(f"c{j}", a) for j, a in enumerate(ins[1:])]
+    g.inputs.append(ids[0])
+    outs = [g.add_value(f"y{j}", s_, d) for j, (s_, d) in enumerate(O.infer("LayerNorm", [(a.shape, a.dtype) for a in ins], attrs))]
+    g.add_node("LayerNorm", ids, outs, attrs, "n")
+    g.outputs.extend(outs)  # y, mean and rstd all checked
+    g.validate()
+    check(g, feeds, f"layernorm_f32_{isa}", isa, threads, monkeypatch)
+
+
+BINARY_CASES = [((2, 3, 37), (2, 3, 37)), ((1,), (3, 37)), ((3, 37), (1,)), ((37,), (2, 3, 37)),
+                ((2, 3, 37), (1, 37)), ((1, 3, 37), (2, 3, 37)), ((4, 1000), (1000,)), ((1, 128, 1024), (1024,)),
+                ((1, 1), (5, 7))]
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("a,b", BINARY_CASES)
+@pytest.mark.parametrize("mode", ["ADD", "SUB", "MUL", "TRUE_DIV", "FUSE_ADD_RELU"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_elemwise_binary_x86(isa, a, b, mode, threads, monkeypatch):
+    x, y = randn(*a), randn(*b)
+    if mode == "TRUE_DIV":
+        x, y = x, np.sign(y) * (np.abs(y) + 0.5)
+    g, feeds = one_node("Elemwise", [x, y], dict(mode=mode), consts=(1,) if len(b) == 1 else ())
+    check(g, feeds, f"elemwise_binary_f32_{isa}", isa, threads, monkeypatch)
+
+
+def _chain_graph(kind):
+    """Two-node chains that JIT level 2 turns into FusedElemwise / FusedSoftmax / FusedLayerNorm."""
+    g = Graph()
+    feeds = {}
+
+    def inp(name, shape):
+        v = g.add_value(name, shape, np.float32)
+        g.inputs.append(v)
+        feeds[name] = randn(*shape)
+        return v
+
+    def node(op, ins, attrs, name, n_out=1):
+        outs = O.infer(op, [(g.values[i].shape, g.values[i].dtype) for i in ins], attrs)
+        ids = [g.add_value(f"{name}{j}", s, d) for j, (s, d) in enumerate(outs)]
+        g.add_node(op, ins, ids, attrs, name)
+        return ids
+
+    if kind == "add_gelu":
+        x, b = inp("x", (3, 5, 203)), g.add_const("b", randn(203))
+        y = node("Elemwise", [node("Elemwise", [b, x], dict(mode="ADD"), "a")[0]], dict(mode="GELU"), "y")
+    elif kind == "mul_softmax":
+        x, s = inp("x", (2, 3, 7, 133)), g.add_const("s", np.array([0.7], np.float32))
+        y = node("Softmax", [node("Elemwise", [s, x], dict(mode="MUL"), "a")[0]], dict(axis=3), "y")
+    else:
+        x, r = inp("x", (1, 29, 77)), inp("r", (1, 29, 77))
+        w, b = g.add_const("w", randn(77)), g.add_const("b", randn(77))
+        a = node("Elemwise", [node("Elemwise", [x, r], dict(mode="ADD"), "a")[0], b], dict(mode="ADD"), "c")[0]
+        y = node("LayerNorm", [a, w, b], dict(eps=1e-5, normalized_dim=1, affine=True), "y")[:1]
+    g.outputs.append(y[0])
+    g.validate()
+    return g, feeds
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("kind,algo", [("add_gelu", "fused_elemwise_f32"), ("mul_softmax", "fused_softmax_f32"),
+                                       ("add_layernorm", "fused_layernorm_f32")])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_x86(isa, kind, algo, threads, monkeypatch):
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    g, feeds = _chain_graph(kind)
+    monkeypatch.setenv("LOADRUN_ALGO_FORCE", f"{algo}_{isa}")
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISAS[isa])
+    with Runtime.load(compile_graph(g, jit=2), RunOptions(threads=threads)) as rt:
+        for info in rt.inputs:
+            rt.set_input(info.name, feeds[info.name])
+        rt.run()
+        got = rt.get_outputs()
+        assert any(a == f"{algo}_{isa}" for _, a in node_algos(rt)), node_algos(rt)
+    for o, r in zip(got, execute(g, feeds)):
+        assert max_rel_error(o, np.asarray(r).reshape(o.shape)) <= TOLERANCE

@@ -27,6 +27,7 @@ void lr_fused_program_bind(lr_fused_program *pr, const lr_run_ctx *ctx, const lr
     pr->n_regs = (int)p[2];
     pr->n_out = (int)p[3];
     pr->floats = f;
+    pr->vapply = NULL;
     const int64_t *v = p + 4;
     pr->numel = 1;
     for (int k = 0; k < pr->n_views; ++k, v += LR_FUSED_VIEW_INTS) {
@@ -65,6 +66,8 @@ static void gather(const lr_fused_view *w, int64_t i0, int64_t len, float *dst) 
         if (ist == 0) {
             float x = s[0];
             for (int64_t t = 0; t < run; ++t) dst[j + t] = x;
+        } else if (ist == 1) {
+            memcpy(dst + j, s, (size_t)run * sizeof(float));
         } else {
             for (int64_t t = 0; t < run; ++t) dst[j + t] = s[t * ist];
         }
@@ -158,6 +161,7 @@ void lr_fused_eval(const lr_fused_program *pr, int64_t i0, int64_t i1, float *co
             const float *s0 = reg[in[3]];
             switch (in[0]) {
             case LR_FK_ELEMWISE:
+                if (pr->vapply && pr->vapply((int)in[1], len, o, s0, in[4] >= 0 ? reg[in[4]] : NULL)) break;
                 apply((int)in[1], len, o, s0, in[4] >= 0 ? reg[in[4]] : NULL, in[5] >= 0 ? reg[in[5]] : NULL,
                       in[6] >= 0 ? reg[in[6]] : NULL);
                 break;
@@ -196,21 +200,34 @@ static void ew_task(void *vctx, int64_t t, int thread) {
     (void)thread;
 }
 
-static lr_status run_fused_elemwise(const lr_run_ctx *ctx, const lr_node *n) {
+lr_status lr_fused_elemwise_run_with(const lr_run_ctx *ctx, const lr_node *n, lr_fused_vapply_fn vap) {
     lr_fused_program pr;
     lr_fused_program_bind(&pr, ctx, n, n->ints, n->floats);
+    pr.vapply = vap;
     ew_ctx c = {&pr, {0}, GRAIN};
     for (int k = 0; k < pr.n_out; ++k) c.outs[k] = lr_out(ctx, n, k)->data;
     for (int k = 0; k < pr.n_views; ++k) /* the memory plan may put output 0 over an input (inplace_inputs) */
         if (pr.views[k].kind == 0 && pr.views[k].base == c.outs[0]) pr.views[k].kind = 3;
-    lr_parallel_for(ctx->pool, (pr.numel + GRAIN - 1) / GRAIN, ew_task, &c);
+    /* at least one task per thread once the tensor is worth splitting (blocks of LR_FUSED_BLOCK) */
+    int64_t tasks = (pr.numel + GRAIN - 1) / GRAIN;
+    if (ctx->threads > 1 && tasks < 4 * ctx->threads && pr.numel >= 4096) {
+        int64_t want = 4 * (int64_t)ctx->threads, per = (pr.numel + want - 1) / want;
+        c.per = (per + LR_FUSED_BLOCK - 1) / LR_FUSED_BLOCK * LR_FUSED_BLOCK;
+        tasks = (pr.numel + c.per - 1) / c.per;
+    }
+    lr_parallel_for(ctx->pool, tasks, ew_task, &c);
     return LR_OK;
 }
+
+static lr_status run_fused_elemwise(const lr_run_ctx *ctx, const lr_node *n) { return lr_fused_elemwise_run_with(ctx, n, NULL); }
 
 /* ---- FusedSoftmax: per outer index, evaluate the (len x inner) chunk, then softmax its lines ---- */
 
 typedef struct red_ctx {
     const lr_fused_program *pr;
+    lr_fused_ln_row_fn ln_row;
+    lr_fused_softmax_row_fn sm_row;
+    int64_t rows_per_task, rows;
     float *y, *mean, *rstd;
     const float *w, *b;
     int64_t len, inner;
@@ -222,6 +239,10 @@ static void softmax_chunk(void *vctx, int64_t t, int thread) {
     int64_t chunk = c->len * c->inner;
     float *y = c->y + t * chunk;
     lr_fused_eval(c->pr, t * chunk, (t + 1) * chunk, &y);
+    if (c->sm_row && c->inner == 1) {
+        c->sm_row(y, c->len);
+        return;
+    }
     for (int64_t i = 0; i < c->inner; ++i) {
         float *l = y + i;
         int64_t st = c->inner;
@@ -239,23 +260,30 @@ static void softmax_chunk(void *vctx, int64_t t, int thread) {
     (void)thread;
 }
 
-static lr_status run_fused_softmax(const lr_run_ctx *ctx, const lr_node *n) {
+lr_status lr_fused_softmax_run_with(const lr_run_ctx *ctx, const lr_node *n, lr_fused_vapply_fn vap,
+                                    lr_fused_softmax_row_fn row) {
     lr_fused_program pr;
     lr_fused_program_bind(&pr, ctx, n, n->ints + 1, n->floats);
+    pr.vapply = vap;
     const lr_tensor *y = lr_out(ctx, n, 0);
     int ax = (int)n->ints[0];
-    red_ctx c = {&pr, y->data, NULL, NULL, NULL, NULL, y->dims[ax], 1, 0};
+    red_ctx c = {&pr, NULL, row, 0, 0, y->data, NULL, NULL, NULL, NULL, y->dims[ax], 1, 0};
     for (int d = ax + 1; d < y->ndim; ++d) c.inner *= y->dims[d];
     lr_parallel_for(ctx->pool, y->numel / (c.len * c.inner), softmax_chunk, &c);
     return LR_OK;
 }
 
+static lr_status run_fused_softmax(const lr_run_ctx *ctx, const lr_node *n) { return lr_fused_softmax_run_with(ctx, n, NULL, NULL); }
+
 /* ---- FusedLayerNorm: per row, evaluate then normalise in place ---- */
 
-static void layernorm_row(void *vctx, int64_t r, int thread) {
-    const red_ctx *c = vctx;
+static void layernorm_one(const red_ctx *c, int64_t r) {
     float *y = c->y + r * c->len;
     lr_fused_eval(c->pr, r * c->len, (r + 1) * c->len, &y);
+    if (c->ln_row) {
+        c->ln_row(y, c->len, c->w, c->b, c->eps, &c->mean[r], &c->rstd[r]);
+        return;
+    }
     double s = 0, sq = 0;
     for (int64_t k = 0; k < c->len; ++k) s += y[k];
     double mean = s / (double)c->len;
@@ -271,22 +299,36 @@ static void layernorm_row(void *vctx, int64_t r, int thread) {
     }
     c->mean[r] = m;
     c->rstd[r] = rs;
+}
+
+static void layernorm_rows(void *vctx, int64_t t, int thread) {
+    const red_ctx *c = vctx;
+    int64_t r0 = t * c->rows_per_task, r1 = r0 + c->rows_per_task < c->rows ? r0 + c->rows_per_task : c->rows;
+    for (int64_t r = r0; r < r1; ++r) layernorm_one(c, r);
     (void)thread;
 }
 
-static lr_status run_fused_layernorm(const lr_run_ctx *ctx, const lr_node *n) {
+lr_status lr_fused_layernorm_run_with(const lr_run_ctx *ctx, const lr_node *n, lr_fused_vapply_fn vap,
+                                      lr_fused_ln_row_fn row) {
     lr_fused_program pr;
     lr_fused_program_bind(&pr, ctx, n, n->ints + 2, n->floats + 1);
+    pr.vapply = vap;
     const lr_tensor *y = lr_out(ctx, n, 0);
     int k = (int)n->ints[0];
     bool affine = n->ints[1] != 0;
-    red_ctx c = {&pr, y->data, lr_out(ctx, n, 1)->data, lr_out(ctx, n, 2)->data,
+    red_ctx c = {&pr, row, NULL, 1, 1, y->data, lr_out(ctx, n, 1)->data, lr_out(ctx, n, 2)->data,
                  affine ? lr_in(ctx, n, n->n_in - 2)->data : NULL, affine ? lr_in(ctx, n, n->n_in - 1)->data : NULL, 1, 1,
                  n->floats[0]};
     for (int d = y->ndim - k; d < y->ndim; ++d) c.len *= y->dims[d];
-    lr_parallel_for(ctx->pool, y->numel / c.len, layernorm_row, &c);
+    c.rows = y->numel / c.len;
+    /* rows grouped into ~4096-element tasks, at least 4 tasks per thread when there are rows enough */
+    int64_t per = 4096 / c.len > 1 ? 4096 / c.len : 1, most = (c.rows + 4 * ctx->threads - 1) / (4 * ctx->threads);
+    c.rows_per_task = per < most ? per : (most > 0 ? most : 1);
+    lr_parallel_for(ctx->pool, (c.rows + c.rows_per_task - 1) / c.rows_per_task, layernorm_rows, &c);
     return LR_OK;
 }
+
+static lr_status run_fused_layernorm(const lr_run_ctx *ctx, const lr_node *n) { return lr_fused_layernorm_run_with(ctx, n, NULL, NULL); }
 
 /* ---- FusedMean: per output element, evaluate its plane block by block and sum in float64 ---- */
 
@@ -307,7 +349,7 @@ static lr_status run_fused_mean(const lr_run_ctx *ctx, const lr_node *n) {
     lr_fused_program pr;
     lr_fused_program_bind(&pr, ctx, n, n->ints + 1, n->floats);
     const lr_tensor *y = lr_out(ctx, n, 0);
-    red_ctx c = {&pr, y->data, NULL, NULL, NULL, NULL, pr.numel / y->numel, 1, 0};
+    red_ctx c = {&pr, NULL, NULL, 0, 0, y->data, NULL, NULL, NULL, NULL, pr.numel / y->numel, 1, 0};
     lr_parallel_for(ctx->pool, y->numel, mean_task, &c);
     return LR_OK;
 }

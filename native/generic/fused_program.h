@@ -29,6 +29,9 @@ typedef struct lr_fused_program {
     const double *floats;       /* POWC exponents */
     int out_reg[LR_FUSED_MAX_OUTPUTS];
     int64_t numel;
+    /* Optional vector math (x86 algorithms): handles ELEMWISE `mode` on contiguous operands of len
+     * elements (b NULL for unary modes) and returns true, or returns false for the generic loop. */
+    bool (*vapply)(int mode, int64_t len, float *o, const float *a, const float *b);
 } lr_fused_program;
 
 /* Ints the program occupies, from its 4-int header; -1 when the header is out of range. */
@@ -37,5 +40,18 @@ int64_t lr_fused_program_ints(const int64_t *p, int64_t avail);
 void lr_fused_program_bind(lr_fused_program *pr, const lr_run_ctx *ctx, const lr_node *n, const int64_t *p, const double *f);
 /* Evaluates flat indices [i0, i1): outputs go to outs[o] + (i - i0). */
 void lr_fused_eval(const lr_fused_program *pr, int64_t i0, int64_t i1, float *const *outs);
+
+/* A row kernel of the fused reductions: LayerNorm of one contiguous row in place (w, b NULL when
+ * not affine; writes *mean and *rstd), Softmax of one contiguous line in place. */
+typedef void (*lr_fused_ln_row_fn)(float *y, int64_t len, const float *w, const float *b, double eps, float *mean,
+                                   float *rstd);
+typedef void (*lr_fused_softmax_row_fn)(float *y, int64_t len);
+typedef bool (*lr_fused_vapply_fn)(int mode, int64_t len, float *o, const float *a, const float *b);
+/* The fused operators' runs with target vector math and row kernels (NULL: the generic ones). */
+lr_status lr_fused_elemwise_run_with(const lr_run_ctx *ctx, const lr_node *n, lr_fused_vapply_fn vap);
+lr_status lr_fused_layernorm_run_with(const lr_run_ctx *ctx, const lr_node *n, lr_fused_vapply_fn vap,
+                                      lr_fused_ln_row_fn row);
+lr_status lr_fused_softmax_run_with(const lr_run_ctx *ctx, const lr_node *n, lr_fused_vapply_fn vap,
+                                    lr_fused_softmax_row_fn row);
 
 #endif

@@ -25,6 +25,16 @@ extern const lr_algo lr_algo_gelu_f32_avx512f;
 extern const lr_algo lr_algo_gelu_f32_avx2_fma;
 extern const lr_algo lr_algo_softmax_lastaxis_f32_avx512f;
 extern const lr_algo lr_algo_softmax_lastaxis_f32_avx2_fma;
+extern const lr_algo lr_algo_layernorm_f32_avx512f;
+extern const lr_algo lr_algo_layernorm_f32_avx2_fma;
+extern const lr_algo lr_algo_elemwise_binary_f32_avx512f;
+extern const lr_algo lr_algo_elemwise_binary_f32_avx2_fma;
+extern const lr_algo lr_algo_fused_elemwise_f32_avx512f;
+extern const lr_algo lr_algo_fused_elemwise_f32_avx2_fma;
+extern const lr_algo lr_algo_fused_layernorm_f32_avx512f;
+extern const lr_algo lr_algo_fused_layernorm_f32_avx2_fma;
+extern const lr_algo lr_algo_fused_softmax_f32_avx512f;
+extern const lr_algo lr_algo_fused_softmax_f32_avx2_fma;
 
 /* In registry order, for the core's list (NULL-terminated). */
 #define LR_X86_ALGOS                                                                                 \
@@ -36,6 +46,10 @@ extern const lr_algo lr_algo_softmax_lastaxis_f32_avx2_fma;
         &lr_algo_matmul_gemm_f32_8x32_avx512f, &lr_algo_matmul_gemm_f32_6x16_avx2_fma,               \
         &lr_algo_batched_matmul_gemm_f32_8x32_avx512f, &lr_algo_batched_matmul_gemm_f32_6x16_avx2_fma,         \
         &lr_algo_gelu_f32_avx512f, &lr_algo_gelu_f32_avx2_fma, &lr_algo_softmax_lastaxis_f32_avx512f,         \
-        &lr_algo_softmax_lastaxis_f32_avx2_fma, &lr_algo_pooling_max_f32_avx512f, &lr_algo_pooling_max_f32_avx2_fma,
+        &lr_algo_softmax_lastaxis_f32_avx2_fma, &lr_algo_pooling_max_f32_avx512f, &lr_algo_pooling_max_f32_avx2_fma, \
+        &lr_algo_layernorm_f32_avx512f, &lr_algo_layernorm_f32_avx2_fma, &lr_algo_elemwise_binary_f32_avx512f,        \
+        &lr_algo_elemwise_binary_f32_avx2_fma, &lr_algo_fused_elemwise_f32_avx512f, &lr_algo_fused_elemwise_f32_avx2_fma, \
+        &lr_algo_fused_layernorm_f32_avx512f, &lr_algo_fused_layernorm_f32_avx2_fma, &lr_algo_fused_softmax_f32_avx512f, \
+        &lr_algo_fused_softmax_f32_avx2_fma,
 
 #endif
