@@ -24,6 +24,8 @@ serialize_mod = importlib.import_module("loadrun.compile.serialize")  # the modu
 X86 = platform.machine() in ("x86_64", "AMD64")
 ISA = {"nchw16": "avx512", "nchw88": "avx2"}
 X86_ALGO = {"nchw16": "blocked_conv_direct_f32_avx512f", "nchw88": "blocked_conv_direct_f32_avx2_fma"}
+# the heuristic's pick for 3x3 stride-1 convs when weights are transformed at load
+X86_WINOGRAD = {"nchw16": "blocked_conv_winograd_f43_f32_avx512f", "nchw88": "blocked_conv_winograd_f43_f32_avx2_fma"}
 rng = np.random.RandomState(5)
 
 
@@ -106,7 +108,13 @@ def test_blocked_conv(layout, case, monkeypatch):
     monkeypatch.setenv("LOADRUN_X86_ISA", ISA[layout])
     x, w, s, p, grp = CONVS[case]
     g = conv_graph(x, w, s, p, grp, act=ACTS[case % len(ACTS)], residual=case % 2 == 1)
-    check_graph(g, layout, threads=1 + case % 2, weight_preprocess=case % 3 != 0, want_algo=X86_ALGO[layout])
+    wp = case % 3 != 0
+    winograd = w[2:] == (3, 3) and s == (1, 1) and grp == 1
+    want = X86_WINOGRAD[layout] if winograd and wp else X86_ALGO[layout]  # the heuristic's choice
+    check_graph(g, layout, threads=1 + case % 2, weight_preprocess=wp, want_algo=want)
+    if winograd:  # the direct kernel on the same 3x3 s1 case
+        monkeypatch.setenv("LOADRUN_ALGO_FORCE", X86_ALGO[layout])
+        check_graph(g, layout, threads=1 + case % 2, weight_preprocess=wp, want_algo=X86_ALGO[layout])
 
 
 @pytest.mark.parametrize("layout", ["nchw16", "nchw88", "nchw44"])
@@ -195,7 +203,11 @@ def test_shared_model_blocked(model_dir, monkeypatch):
         for got, ref in zip(outs, refs):
             assert max_rel_error(got, ref) <= TOLERANCE, layout
         convs = [a for a in stats["algorithms"] if a["op"] == "BlockedConv"]
-        assert all(a["layout"] == layout and a["algo"] == X86_ALGO[layout] for a in convs)
+        # the direct conv, or with weight preprocess (k = 1) Winograd F(4,3) on 3x3 stride-1 convs
+        allowed = {X86_ALGO[layout], X86_WINOGRAD[layout]} if k else {X86_ALGO[layout]}
+        assert all(a["layout"] == layout and a["algo"] in allowed for a in convs)
+        if k and model_dir.name == "resnet18":
+            assert sum(a["algo"] == X86_WINOGRAD[layout] for a in convs) == 13
         if convs and not k:  # weight preprocess off: every blocked conv reorders its weights in the run
             assert stats["weight_packs_per_run"] >= len(convs)
 
@@ -259,3 +271,89 @@ def test_hostile_layout_nodes_refused(what, monkeypatch):
     g.outputs.append(y)
     with pytest.raises(Exception, match="Relayout|BlockedConv"):
         Runtime.load(_hostile(g, monkeypatch), RunOptions())
+
+
+# The x86 pointwise (1x1 GEMM over the flattened plane) and depthwise 3x3 (stride 1/2 tiles) paths of
+# f32_conv_nchwb_x86.h: planes whose pixel count is not a multiple of the tile, odd OC-block counts,
+# channels off the block, every epilogue, residuals, 1 and 2 threads, weight preprocess on and off.
+POINTWISE = [
+    ((1, 17, 7, 7), (33, 17, 1, 1)),
+    ((2, 24, 5, 3), (48, 24, 1, 1)),
+    ((1, 40, 14, 14), (24, 40, 1, 1)),
+    ((1, 16, 1, 29), (16, 16, 1, 1)),
+    ((1, 9, 11, 13), (70, 9, 1, 1)),
+    ((1, 20, 6, 6), (8, 20, 1, 1)),
+    ((1, 58, 7, 9), (116, 58, 1, 1)),
+]
+DEPTHWISE = [
+    ((1, 20, 9, 17), (1, 1), (1, 1)),
+    ((1, 40, 12, 30), (2, 2), (1, 1)),
+    ((2, 16, 5, 5), (2, 2), (1, 1)),
+    ((1, 24, 7, 2), (1, 1), (1, 1)),
+    ((1, 33, 11, 23), (2, 2), (0, 0)),
+    ((1, 18, 6, 13), (1, 1), (0, 0)),
+    ((1, 8, 1, 1), (1, 1), (1, 1)),
+    ((1, 20, 8, 19), (2, 2), (2, 2)),
+]
+
+
+@pytest.mark.parametrize("layout", ["nchw16", "nchw88"])
+@pytest.mark.parametrize("case", range(len(POINTWISE) * len(ACTS)))
+def test_blocked_pointwise_paths(layout, case, monkeypatch):
+    if not (X86 and have(layout)):
+        pytest.skip(f"no {layout} kernels on this CPU")
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISA[layout])
+    x, w = POINTWISE[case % len(POINTWISE)]
+    act = ACTS[case // len(POINTWISE)]
+    g = conv_graph(x, w, (1, 1), (0, 0), 1, act=act, residual=case % 2 == 0, bias=case % 3 != 1)
+    check_graph(g, layout, threads=1 + case % 2, weight_preprocess=case % 4 < 2, want_algo=X86_ALGO[layout])
+
+
+@pytest.mark.parametrize("layout", ["nchw16", "nchw88"])
+@pytest.mark.parametrize("case", range(len(DEPTHWISE) * 3))
+def test_blocked_depthwise3x3_paths(layout, case, monkeypatch):
+    if not (X86 and have(layout)):
+        pytest.skip(f"no {layout} kernels on this CPU")
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISA[layout])
+    x, s, p = DEPTHWISE[case % len(DEPTHWISE)]
+    act = ["CLAMP", "RELU", "H_SWISH"][case // len(DEPTHWISE)]
+    c = x[1]
+    g = conv_graph(x, (c, 1, 3, 3), s, p, c, act=act, residual=case % 2 == 1, bias=case % 3 != 2)
+    check_graph(g, layout, threads=1 + case % 2, weight_preprocess=case % 3 != 0, want_algo=X86_ALGO[layout])
+
+
+# Relayout NCHW <-> nchw16 by AVX-512 16x16 transposes (f32_conv_nchwb_relayout_avx512f.c): planes
+# with and without a whole 16 pixels, channel counts off the block (zero padding lanes), 1 and 2 threads.
+@pytest.mark.parametrize("case", range(6))
+def test_relayout_nchw16_transposes(case, monkeypatch):
+    if not (X86 and have("nchw16")):
+        pytest.skip("no nchw16 kernels on this CPU")
+    monkeypatch.setenv("LOADRUN_X86_ISA", "avx512")
+    c, h, w = [(5, 7, 3), (16, 4, 4), (20, 2, 3), (33, 9, 11), (58, 6, 6), (3, 1, 1)][case]
+    oc = [24, 16, 7, 40, 116, 17][case]
+    g = conv_graph((1 + case % 2, c, h, w), (oc, c, 1, 1), (1, 1), (0, 0), 1, act="RELU", residual=case % 3 == 0)
+    stats = check_graph(g, "nchw16", threads=1 + case % 2, weight_preprocess=case % 2 == 0,
+                        want_algo="relayout_nchw16_f32_avx512f")
+    assert any(a["algo"] == "relayout_nchw16_f32_avx512f" for a in stats["algorithms"])
+
+
+# Dense (non-1x1) convs whose last output block has <= 8 real channels (ymm halves on nchw16): the
+# stem over plain RGB (per-row strips), blocked inputs, a pair or a lone last block, strides 1 and 2.
+DENSE_HALF = [
+    ((1, 3, 17, 21), (24, 3, 3, 3), (2, 2), (1, 1)),
+    ((2, 3, 9, 30), (8, 3, 3, 3), (1, 1), (1, 1)),
+    ((1, 20, 9, 11), (40, 20, 3, 3), (1, 1), (1, 1)),
+    ((1, 17, 10, 9), (36, 17, 3, 3), (2, 2), (0, 0)),
+]
+
+
+@pytest.mark.parametrize("layout", ["nchw16", "nchw88"])
+@pytest.mark.parametrize("case", range(len(DENSE_HALF) * 2))
+def test_blocked_dense_half_block(layout, case, monkeypatch):
+    if not (X86 and have(layout)):
+        pytest.skip(f"no {layout} kernels on this CPU")
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISA[layout])
+    monkeypatch.setenv("LOADRUN_ALGO_FORCE", X86_ALGO[layout])
+    x, w, s, p = DENSE_HALF[case % len(DENSE_HALF)]
+    g = conv_graph(x, w, s, p, 1, act=["CLAMP", "H_SWISH"][case // len(DENSE_HALF)], residual=case % 2 == 1)
+    check_graph(g, layout, threads=1 + case % 2, weight_preprocess=case % 3 != 0, want_algo=X86_ALGO[layout])

@@ -317,3 +317,145 @@ def test_fused_x86(isa, kind, algo, threads, monkeypatch):
         assert any(a == f"{algo}_{isa}" for _, a in node_algos(rt)), node_algos(rt)
     for o, r in zip(got, execute(g, feeds)):
         assert max_rel_error(o, np.asarray(r).reshape(o.shape)) <= TOLERANCE
+
+
+# ---- Winograd F(4,3) / F(2,3) on the blocked layouts (native/x86/f32_conv_nchwb_winograd_x86.h) ----
+
+BLOCKED_WINOGRAD = [  # (x, w, pad): odd planes (not multiples of 4), channels off the block, 7x7 and
+    ((1, 16, 8, 8), (16, 16, 3, 3), (1, 1)),  # one or many tiles, several blocks, K over 256
+    ((2, 5, 13, 10), (20, 5, 3, 3), (1, 1)),
+    ((1, 24, 14, 15), (40, 24, 3, 3), (1, 1)),
+    ((1, 17, 7, 9), (33, 17, 3, 3), (0, 0)),
+    ((1, 40, 15, 17), (24, 40, 3, 3), (2, 2)),
+    ((1, 64, 30, 29), (48, 64, 3, 3), (1, 1)),
+    ((1, 300, 9, 11), (50, 300, 3, 3), (1, 2)),
+    ((1, 9, 5, 6), (7, 9, 3, 3), (1, 1)),
+]
+BW_EXTRAS = ["none", "bias+relu", "bias+z", "bias+clamp", "bias+z+sigmoid", "bias+h_swish"]
+BW_LAYOUT = {"avx512f": "nchw16", "avx2_fma": "nchw88"}
+
+
+def blocked_winograd_graph(x, w, pad, extras):
+    act = {"bias+relu": "RELU", "bias+clamp": "CLAMP", "bias+z+sigmoid": "SIGMOID", "bias+h_swish": "H_SWISH"}
+    attrs = dict(stride=(1, 1), pad=pad, dilation=(1, 1), group=1, flip=False, nonlinearity=act.get(extras, "IDENTITY"))
+    if extras == "bias+clamp":
+        attrs.update(lo=-0.6, hi=0.8)
+    # weights ~ 1.5 / sqrt(K): pre-activations of a few units, as behind a normalisation (the Winograd
+    # error is ~1e-5 x max|pre-activation|, and the clamp squeezes max|y| below 1)
+    xs, ws = randn(*x), randn(*w) * np.float32(1.5 / np.sqrt(9 * w[1]))
+    out = O.infer("Conv", [(xs.shape, xs.dtype), (ws.shape, ws.dtype)], attrs)[0][0]
+    ins = [xs, ws]
+    if extras != "none":
+        ins.append(randn(1, out[1], 1, 1))
+    if "+z" in extras:
+        ins.append(randn(*out))
+    return one_node("Conv", ins, attrs, consts={1, 2})
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("variant", ["f43", "f23"])
+@pytest.mark.parametrize("case", range(len(BLOCKED_WINOGRAD)))
+@pytest.mark.parametrize("extras", BW_EXTRAS)
+def test_blocked_conv_winograd(isa, variant, case, extras, monkeypatch):
+    """Forced on odd shapes, each at two (threads, weight preprocess) settings."""
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    layout = BW_LAYOUT[isa]
+    x, w, pad = BLOCKED_WINOGRAD[case]
+    graph, feeds = blocked_winograd_graph(x, w, pad, extras)
+    ref = execute(graph, feeds)
+    algo = f"blocked_conv_winograd_{variant}_f32_{isa}"
+    monkeypatch.setenv("LOADRUN_ALGO_FORCE", algo)
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISAS[isa])
+    compiled = compile_graph(graph, layout=layout)
+    k = BW_EXTRAS.index(extras)
+    for threads, wp in ((1 + (case + k) % 2, (case + k) % 3 != 0), (2 - (case + k) % 2, (case + k) % 3 == 0)):
+        with Runtime.load(compiled, run_options(threads, wp)) as rt:
+            for info in rt.inputs:
+                rt.set_input(info.name, feeds[info.name])
+            rt.run()
+            got, algos, stats = rt.get_outputs(), node_algos(rt), rt.stats()
+        assert any(a == algo for _, a in algos), f"{algo} was not chosen: {algos}"
+        if not wp:
+            assert stats["weight_packs_per_run"] >= 1
+        for g, r in zip(got, ref):
+            assert max_rel_error(g, np.asarray(r)) <= TOLERANCE, (threads, wp)
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("variant", ["f43", "f23"])
+def test_blocked_conv_winograd_resnet_shapes(isa, variant, monkeypatch):
+    """The resnet18 3x3 layers (56x56x64 .. 7x7x512), one pass each at 2 threads with weight preprocess."""
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    algo = f"blocked_conv_winograd_{variant}_f32_{isa}"
+    monkeypatch.setenv("LOADRUN_ALGO_FORCE", algo)
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISAS[isa])
+    for hw, c in ((56, 64), (28, 128), (14, 256), (7, 512)):
+        graph, feeds = blocked_winograd_graph((1, c, hw, hw), (c, c, 3, 3), (1, 1), "bias+z")
+        with Runtime.load(compile_graph(graph, layout=BW_LAYOUT[isa]), run_options(2, True)) as rt:
+            for info in rt.inputs:
+                rt.set_input(info.name, feeds[info.name])
+            rt.run()
+            got, algos = rt.get_outputs(), node_algos(rt)
+        assert any(a == algo for _, a in algos), algos
+        assert max_rel_error(got[0], np.asarray(execute(graph, feeds)[0])) <= TOLERANCE
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("variant", ["f43", "f23"])
+@pytest.mark.parametrize("model_dir", model_params())
+def test_blocked_conv_winograd_shared_models(isa, variant, model_dir, monkeypatch):
+    """Every blocked 3x3 stride-1 convolution of a shared model forced to Winograd (resnet18: 13)."""
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    from loadrun.api import load_model
+    graph = load_model(model_dir / "model.mge")
+    if not (model_dir / "input.npy").is_file() or len(graph.inputs) != 1:
+        pytest.skip("a single input.npy is needed")
+    algo = f"blocked_conv_winograd_{variant}_f32_{isa}"
+    monkeypatch.setenv("LOADRUN_ALGO_FORCE", algo)
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISAS[isa])
+    with Runtime.load(compile_graph(graph, layout=BW_LAYOUT[isa]), run_options(2, isa == "avx512f")) as rt:
+        rt.set_input(0, np.load(model_dir / "input.npy"))
+        rt.run()
+        got, algos = rt.get_outputs(), node_algos(rt)
+    if model_dir.name == "resnet18":
+        assert sum(a == algo for _, a in algos) == 13, algos
+    for g, r in zip(got, reference_outputs(model_dir)):
+        assert max_rel_error(g, r.reshape(g.shape)) <= TOLERANCE
+
+
+# ---- GEMV (M == 1 MatMul / BatchedMatMul, gemv_x86.h) ----
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("ta,tb,const_b", [(False, True, True), (False, False, True), (True, True, False),
+                                           (False, False, False), (True, False, True)])
+@pytest.mark.parametrize("k,n", [(45, 70), (1283, 1001), (3, 17)])
+def test_matmul_gemv(isa, ta, tb, const_b, k, n, monkeypatch):
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    a = randn(k, 1) if ta else randn(1, k)
+    b = randn(n, k) if tb else randn(k, n)
+    g, feeds = one_node("MatMul", [a, b], dict(transA=ta, transB=tb), consts={1} if const_b else set())
+    ref = np.asarray(execute(g, feeds)[0])
+    algo = f"matmul_gemv_f32_{isa}"
+    for threads, wp in ((1, True), (1, False), (2, True), (2, False)):
+        got, algos = run_forced(g, feeds, algo, isa, threads, monkeypatch, weight_preprocess=wp)
+        assert any(x == algo for _, x in algos), algos
+        assert max_rel_error(got[0], ref) <= TOLERANCE, (threads, wp)
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("tb,const_b", [(False, False), (True, True), (False, True)])
+def test_batched_matmul_gemv(isa, tb, const_b, monkeypatch):
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    b = randn(3, 37, 29) if tb else randn(3, 29, 37)
+    g, feeds = one_node("BatchedMatMul", [randn(3, 1, 29), b], dict(transA=False, transB=tb),
+                        consts={1} if const_b else set())
+    ref = np.asarray(execute(g, feeds)[0])
+    algo = f"batched_matmul_gemv_f32_{isa}"
+    for threads, wp in ((1, False), (2, True)):
+        got, algos = run_forced(g, feeds, algo, isa, threads, monkeypatch, weight_preprocess=wp)
+        assert any(x == algo for _, x in algos), algos
+        assert max_rel_error(got[0], ref) <= TOLERANCE, (threads, wp)

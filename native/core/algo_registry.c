@@ -80,9 +80,13 @@ static bool forced(const char *name) {
 const lr_algo *lr_algo_choose(const lr_model *m, const lr_node *n) {
     for (int i = 0; i < N_ALGOS; ++i)
         if (registry[i]->op == n->op && forced(registry[i]->name) && registry[i]->usable(m, n)) return registry[i];
+    const lr_algo *fallback = NULL;
     for (int i = 0; i < N_ALGOS; ++i)
-        if (registry[i]->op == n->op && registry[i]->usable(m, n)) return registry[i];
-    return NULL;
+        if (registry[i]->op == n->op && registry[i]->usable(m, n)) {
+            if (!(registry[i]->flags & LR_ALGO_HEURISTIC_NEEDS_PREPROCESS) || m->weight_preprocess) return registry[i];
+            if (!fallback) fallback = registry[i];
+        }
+    return fallback;
 }
 
 int lr_algo_count(void) { return N_ALGOS; }

@@ -156,6 +156,9 @@ typedef struct lr_algo {
 /* Results depend on thread timing (e.g. split-K partial sums added in completion order):
  * excluded by fast-run profile-reproducible. */
 #define LR_ALGO_NONDETERMINISTIC 1u
+/* The heuristic (fast-run off) takes it only when weights are preprocessed at load: its per-run
+ * weight transform would cost more than it saves. Fast-run profiling times it either way. */
+#define LR_ALGO_HEURISTIC_NEEDS_PREPROCESS 2u
 
 /* error.c */
 lr_status lr_fail(lr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -19,22 +19,50 @@ typedef struct relayout_ctx {
     bool to_blocked;
 } relayout_ctx;
 
+/* Tiles of RT pixels x b lanes (<= 1 KiB): every cache line read or written is used whole while it
+ * is in L1 (a lane-by-lane pass over the plane touched a new output line per element). B is a
+ * compile-time block (16, 8, 4) where it can be, so the lane loops unroll; padding lanes get zeros. */
+#define RT 16
+
+static inline __attribute__((always_inline)) void relayout_plane(const float *x, float *y, int64_t hw, int64_t lanes,
+                                                                  const int64_t B, bool to_blocked) {
+    float tile[MAXB][RT];
+    for (int64_t i0 = 0; i0 < hw; i0 += RT) {
+        int64_t m = hw - i0 < RT ? hw - i0 : RT;
+        if (to_blocked) {
+            if (m == RT)
+                for (int64_t l = 0; l < lanes; ++l) memcpy(tile[l], x + l * hw + i0, sizeof tile[l]);
+            else
+                for (int64_t l = 0; l < lanes; ++l)
+                    for (int64_t i = 0; i < m; ++i) tile[l][i] = x[l * hw + i0 + i];
+            for (int64_t l = lanes; l < B; ++l) memset(tile[l], 0, sizeof tile[l]);
+            float *yo = y + i0 * B;
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t l = 0; l < B; ++l) yo[i * B + l] = tile[l][i];
+        } else {
+            const float *xi = x + i0 * B;
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t l = 0; l < B; ++l) tile[l][i] = xi[i * B + l];
+            if (m == RT)
+                for (int64_t l = 0; l < lanes; ++l) memcpy(y + l * hw + i0, tile[l], sizeof tile[l]);
+            else
+                for (int64_t l = 0; l < lanes; ++l)
+                    for (int64_t i = 0; i < m; ++i) y[l * hw + i0 + i] = tile[l][i];
+        }
+    }
+}
+
 static void relayout_task(void *vctx, int64_t t, int thread) {
     const relayout_ctx *r = vctx;
     int64_t n = t / r->cb, cb = t % r->cb, b = r->b, hw = r->hw;
     int64_t lanes = r->c - cb * b < b ? r->c - cb * b : b;
-    if (r->to_blocked) {
-        const float *x = r->x + (n * r->c + cb * b) * hw;
-        float *y = r->y + t * hw * b;
-        if (lanes < b) memset(y, 0, (size_t)(hw * b) * sizeof *y);
-        for (int64_t l = 0; l < lanes; ++l)
-            for (int64_t i = 0; i < hw; ++i) y[i * b + l] = x[l * hw + i];
-    } else {
-        const float *x = r->x + t * hw * b;
-        float *y = r->y + (n * r->c + cb * b) * hw;
-        for (int64_t l = 0; l < lanes; ++l)
-            for (int64_t i = 0; i < hw; ++i) y[l * hw + i] = x[i * b + l];
-    }
+    const float *x = r->to_blocked ? r->x + (n * r->c + cb * b) * hw : r->x + t * hw * b;
+    float *y = r->to_blocked ? r->y + t * hw * b : r->y + (n * r->c + cb * b) * hw;
+    bool tb = r->to_blocked;
+    if (b == 16) tb ? relayout_plane(x, y, hw, lanes, 16, true) : relayout_plane(x, y, hw, lanes, 16, false);
+    else if (b == 8) tb ? relayout_plane(x, y, hw, lanes, 8, true) : relayout_plane(x, y, hw, lanes, 8, false);
+    else if (b == 4) tb ? relayout_plane(x, y, hw, lanes, 4, true) : relayout_plane(x, y, hw, lanes, 4, false);
+    else relayout_plane(x, y, hw, lanes, b, tb);
     (void)thread;
 }
 

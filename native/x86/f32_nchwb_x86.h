@@ -9,6 +9,16 @@
 extern const lr_algo lr_algo_blocked_conv_direct_f32_avx512f;
 extern const lr_algo lr_algo_blocked_conv_direct_f32_avx2_fma;
 
-#define LR_X86_BLOCKED_ALGOS &lr_algo_blocked_conv_direct_f32_avx512f, &lr_algo_blocked_conv_direct_f32_avx2_fma,
+/* f32_conv_nchwb_winograd_x86.h */
+extern const lr_algo lr_algo_blocked_conv_winograd_f43_f32_avx512f, lr_algo_blocked_conv_winograd_f43_f32_avx2_fma;
+extern const lr_algo lr_algo_blocked_conv_winograd_f23_f32_avx512f, lr_algo_blocked_conv_winograd_f23_f32_avx2_fma;
+extern const lr_algo lr_algo_relayout_nchw16_f32_avx512f; /* f32_conv_nchwb_relayout_avx512f.c */
+/* Winograd F(4,3) first: the heuristic's pick for 3x3 s1 with weight preprocess (its flag), the direct
+ * conv otherwise; F(2,3) is for fast-run profiling. */
+#define LR_X86_BLOCKED_ALGOS                                                                                     \
+    &lr_algo_relayout_nchw16_f32_avx512f, &lr_algo_blocked_conv_winograd_f43_f32_avx512f,                          \
+        &lr_algo_blocked_conv_winograd_f43_f32_avx2_fma, &lr_algo_blocked_conv_direct_f32_avx512f,                 \
+        &lr_algo_blocked_conv_direct_f32_avx2_fma, &lr_algo_blocked_conv_winograd_f23_f32_avx512f,                 \
+        &lr_algo_blocked_conv_winograd_f23_f32_avx2_fma,
 
 #endif
