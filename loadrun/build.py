@@ -151,6 +151,21 @@ def source_files(root: Path = SOURCE_ROOT) -> list[Path]:
     return files
 
 
+ID_SOURCE_DIRS = ("include", "core", "generic", "arm", "x86")
+
+
+def source_id(root: Path = SOURCE_ROOT) -> str:
+    """The runtime sources' content hash in the build id (``lr_build_id``): the same recipe as
+    CMakeLists.txt (sha256 over sorted "dir/file:sha256" lines), so a host build and a cross
+    build of the same sources carry the same id."""
+    lines = []
+    for d in ID_SOURCE_DIRS:
+        for p in sorted((root / d).glob("*")):
+            if p.suffix in (".c", ".h") and p.is_file():
+                lines.append(f"{d}/{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()}\n")
+    return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()[:12]
+
+
 def build_digest(target: BuildTarget, toolchain: Toolchain, flags: list[str], files: list[Path],
                  root: Path = SOURCE_ROOT) -> str:
     h = hashlib.sha256()
@@ -179,7 +194,7 @@ def build_runner(target_name: str, *, toolchain: str | None = None, force: bool 
     build_flags = f"{' '.join(flags)} {target.arch}"
     argv = [*tc.argv(target), *COMMON_FLAGS,
             *(f"-I{SOURCE_ROOT / d}" for d in ("include", "core", "generic", "arm")),
-            f'-DLR_BUILD_FLAGS="{build_flags}"', *sources, "-lm", "-lpthread"]
+            f'-DLR_BUILD_FLAGS="{build_flags}"', f'-DLR_SOURCE_HASH="{source_id()}"', *sources, "-lm", "-lpthread"]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=out_dir.parent))
     try:

@@ -64,6 +64,8 @@ def test_shared_model_matches_megengine_under_qemu(model_dir, arm_runner, tmp_pa
     doc = run_under_qemu(arm_runner, compile_graph(graph), [model_dir / "input.npy"], tmp_path,
                          "--threads", threads)
     assert "aarch64" in doc["build_id"]
+    from loadrun.build import source_id
+    assert f"src {source_id()} " in doc["build_id"]  # the same sources, the same id as a host build
     refs = reference_outputs(model_dir)
     assert len(doc["outputs"]) == len(refs)
     for out, ref in zip(doc["outputs"], refs):

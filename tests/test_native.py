@@ -467,3 +467,12 @@ def test_transpose_tiled(shape, perm, threads):
     g, feeds = one_node("Transpose", [randn(*shape)], dict(perm=perm))
     got = run_native(g, feeds, threads)[0]
     assert np.array_equal(got, feeds["x0"].transpose(perm))
+
+
+def test_build_id_names_the_sources():
+    """The build id carries the runtime sources' content hash (CMakeLists.txt and loadrun/build.py
+    compute it the same way), so caches, profiles and fit studies of other kernels are told apart."""
+    from loadrun.build import source_id
+    from loadrun.runtime import build_id
+
+    assert f"src {source_id()} " in build_id()

@@ -41,6 +41,9 @@ int64_t lr_now_ns(void) {
 #ifndef LR_BUILD_FLAGS
 #define LR_BUILD_FLAGS "unknown flags"
 #endif
+#ifndef LR_SOURCE_HASH /* the sources' content hash (CMakeLists.txt, loadrun/build.py) */
+#define LR_SOURCE_HASH "unknown"
+#endif
 
 const char *lr_version(void) {
     return LR_STR(LR_VERSION_MAJOR) "." LR_STR(LR_VERSION_MINOR) "." LR_STR(LR_VERSION_PATCH);
@@ -48,6 +51,7 @@ const char *lr_version(void) {
 
 const char *lr_build_id(void) {
     return "loadrun " LR_STR(LR_VERSION_MAJOR) "." LR_STR(LR_VERSION_MINOR) "." LR_STR(LR_VERSION_PATCH)
+           " src " LR_SOURCE_HASH
 #if defined(__clang__)
            " clang " __clang_version__
 #elif defined(__GNUC__)
