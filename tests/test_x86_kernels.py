@@ -459,3 +459,19 @@ def test_batched_matmul_gemv(isa, tb, const_b, monkeypatch):
         got, algos = run_forced(g, feeds, algo, isa, threads, monkeypatch, weight_preprocess=wp)
         assert any(x == algo for _, x in algos), algos
         assert max_rel_error(got[0], ref) <= TOLERANCE, (threads, wp)
+
+
+# The per-run A packing by 8x8 transposes (matmul_x86.c pack_a_avx2): K below 8, a multiple of 8 and with a
+# tail, past KC; M a multiple of MR (8 / 6), with a partial last panel; batched; transA falls back to scalar.
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch,m,k,n,ta", [(0, 48, 64, 40, False), (0, 49, 7, 33, False), (0, 24, 300, 70, False),
+                                            (0, 13, 257, 17, False), (3, 30, 64, 128, False), (4, 128, 128, 64, False),
+                                            (2, 40, 19, 9, True)])
+def test_matmul_vector_pack_a(isa, threads, batch, m, k, n, ta, monkeypatch):
+    lead = (batch,) if batch else ()
+    a = randn(*lead, k, m) if ta else randn(*lead, m, k)
+    b = randn(*lead, k, n)
+    op = "BatchedMatMul" if batch else "MatMul"
+    g, feeds = one_node(op, [a, b], dict(transA=ta, transB=False), consts=set() if batch else {1})
+    check(g, feeds, f"{'batched_' if batch else ''}matmul_gemm_f32_{GEMM[isa]}", isa, threads, monkeypatch)

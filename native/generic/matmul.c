@@ -82,6 +82,12 @@ static const float *get_b(const void *vctx, int64_t j0, int64_t nt, int nr, floa
 }
 
 lr_status lr_matmul_gemm_run(const lr_gemm_ukernel *uk, const lr_run_ctx *ctx, const lr_node *nd) {
+    return lr_matmul_gemm_run_pack(uk, ctx, nd, NULL);
+}
+
+lr_status lr_matmul_gemm_run_pack(const lr_gemm_ukernel *uk, const lr_run_ctx *ctx, const lr_node *nd,
+                                  lr_matmul_pack_a_fn pack_a) {
+    if (!pack_a) pack_a = lr_gemm_pack_a;
     mm_geom g;
     geom_of(ctx->model, nd, &g);
     const mm_packed *p = nd->packed;
@@ -93,7 +99,7 @@ lr_status lr_matmul_gemm_run(const lr_gemm_ukernel *uk, const lr_run_ctx *ctx, c
     if (!pb && lr_in(ctx, nd, 1)->kind == LR_KIND_CONST) lr_note_weight_pack(ctx); /* B panels packed tile by tile */
     if (!pa) {
         for (int64_t i = 0; i < g.batch; ++i)
-            lr_gemm_pack_a(uk, g.m, g.k, a + i * g.m * g.k, g.ars, g.acs, ws + (size_t)i * apf);
+            pack_a(uk, g.m, g.k, a + i * g.m * g.k, g.ars, g.acs, ws + (size_t)i * apf);
         pa = ws;
         ws += (apf * (size_t)g.batch + 32) / 16 * 16;
     }
