@@ -260,7 +260,11 @@ void lr_parallel_for(lr_thread_pool *p, int64_t n, lr_task_fn fn, void *ctx) {
     int want = p->threads - 1;
     if (spin_until_int(&p->finished, want)) return;
     pthread_mutex_lock(&p->mu);
-    atomic_store_explicit(&p->caller_sleeping, 1, memory_order_seq_cst);
+    /* an RMW, not a store: the Dekker pair needs store->load order against the last worker's
+     * fetch_add on `finished`; a seq_cst store followed by a seq_cst load is not a full fence
+     * everywhere (qemu-user translating aarch64 STLR/LDAR onto x86 lets the load pass the store,
+     * and the wake-up was lost: a fit under emulation slept forever) */
+    atomic_exchange_explicit(&p->caller_sleeping, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&p->finished, memory_order_seq_cst) != want) pthread_cond_wait(&p->done, &p->mu);
     atomic_store_explicit(&p->caller_sleeping, 0, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
