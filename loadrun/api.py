@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from loadrun import __version__, accuracy, measure
+from loadrun import __version__, accuracy, interrupts, measure
 from loadrun.compile import compile_graph
 from loadrun.demo import demo_model_path
 from loadrun.errors import ModelFormatError, OptionError
@@ -210,6 +210,7 @@ def _timed_runs(rt, config: RunConfig, estimate_ns: float, progress: Progress) -
     done, elapsed_ns, warmup = 0, 0.0, config.warmup
     while remaining := measure.runs_still_needed(done, elapsed_ns, config.iters,
                                                  config.min_time, estimate_ns):
+        interrupts.check()
         progress("measuring", done, done + remaining)
         samples = np.asarray(rt.timed_loop(warmup, measure.chunk_size(remaining, estimate_ns),
                                            0.0), dtype=np.int64)

@@ -40,8 +40,11 @@ class _DefaultRunGroup(typer.core.TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         prog = prog_name or "loadrun"
+        from loadrun import interrupts
+
         try:
-            code = super().main(args, prog, complete_var, standalone_mode=False, **extra)
+            with interrupts.installed():
+                code = super().main(args, prog, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as e:  # click's usage errors and bad parameter values
             ctx = getattr(e, "ctx", None)
             _error(prog, f"{e.format_message()} (see '{ctx.command_path if ctx else prog} --help')")

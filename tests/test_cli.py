@@ -290,3 +290,21 @@ def test_ctrl_c_stops_cleanly():
     assert proc.returncode == 130, stderr
     assert stderr.strip() == "loadrun: error: interrupted"
     assert stdout == ""
+
+
+def test_a_dropped_ctrl_c_is_raised_again():
+    """KeyboardInterrupt raised inside a finalizer is printed and dropped by Python; the CLI's
+    handler remembers it, and the measuring loop raises it again between chunks."""
+    from loadrun import interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    with interrupts.installed():
+        interrupts.check()  # nothing pending
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # dropped, as in a finalizer
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from loadrun import measure
+from loadrun import interrupts, measure
 from loadrun.api import ModelInfo, resolve_model
 from loadrun.errors import LoadrunError, OptionError
 from loadrun.feeds import InputSpec, build_feeds
@@ -238,6 +238,7 @@ class _Fit:
         trial.set_user_attr("options", options.to_dict())
         trial.set_user_attr("key", key)
         trial.set_user_attr("label", options.label())
+        interrupts.check()  # a Ctrl-C dropped inside a finalizer still stops the fit here
         try:
             compiled = self.variants.get(options)
         except TrialFailed as e:
