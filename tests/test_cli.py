@@ -282,8 +282,12 @@ def test_entry_point_json_on_stdout_only():
 
 @needs_models
 def test_ctrl_c_stops_cleanly():
+    # SIGINT at its default in the child, as in a terminal, even when this suite was started in the
+    # background (a non-interactive shell starts background jobs with SIGINT ignored, and an
+    # ignored SIGINT is inherited and respected by Python)
     proc = subprocess.Popen([sys.executable, "-m", "loadrun.cli", MODEL, "--min-time", "600"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(3)  # well into the timed loop (loading takes well under a second)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -297,7 +301,15 @@ def test_a_dropped_ctrl_c_is_raised_again():
     handler remembers it, and the measuring loop raises it again between chunks."""
     from loadrun import interrupts
 
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see above)
     before = signal.getsignal(signal.SIGINT)
+    try:
+        _dropped_ctrl_c(interrupts, before)
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def _dropped_ctrl_c(interrupts, before):
     with interrupts.installed():
         interrupts.check()  # nothing pending
         try:
