@@ -80,6 +80,38 @@ typedef struct kctx {
     int64_t strip_floats;
 } kctx;
 
+/* The tile's stores, shared by the row and the 1x1-plane kernels: OCT output blocks at `off`
+ * (block 0) + o * the output plane, residual z and the clamp in registers, the HALF block on its
+ * real half (its padding lanes written as the full-width kernel writes them); SIGMOID/H_SWISH after
+ * both stores, so no accumulator lives across the call. */
+AI void store_tile(const kctx *k, int64_t off, const int T, const int OCT, const int HALF, const vf *a0, const vf *a1,
+                   const vh *h1) {
+    const lr_bconv *g = k->g;
+    const int64_t ostride = g->oh * g->ow * VL;
+    const vf lo = splat(g->lo), hi = splat(g->hi);
+    for (int o = 0; o < OCT; ++o) {
+        float *y = k->y + off + o * ostride;
+        const float *z = k->z ? k->z + off + o * ostride : NULL;
+        if (HALF && o == OCT - 1) { /* the real half, then the padding lanes as the full-width kernel writes them */
+            const vh loh = lowh(lo), hih = lowh(hi);
+            for (int t = 0; t < T; ++t) {
+                vh v = h1[t], u = (vh){0};
+                if (z) v += ldh(z + t * VL), u += ldh(z + t * VL + VL / 2);
+                sth(y + t * VL, HMIN(HMAX(v, loh), hih));
+                sth(y + t * VL + VL / 2, HMIN(HMAX(u, loh), hih));
+            }
+            continue;
+        }
+        for (int t = 0; t < T; ++t) {
+            vf v = o ? a1[t] : a0[t];
+            if (z) v += ld(z + t * VL);
+            st(y + t * VL, VMIN(VMAX(v, lo), hi));
+        }
+    }
+    if (g->act == 2 || g->act == 3)
+        for (int o = 0; o < OCT; ++o) lr_bconv_post(g->act, k->y + off + o * ostride, T * VL);
+}
+
 /* One micro-tile: OCT output-channel blocks from ocb, T pixels from ow0 of row oh. */
 /* HALF: the tile's last block (ocb + OCT - 1) is the conv's last, with at most VL / 2 real channels. */
 AI void ukernel(const kctx *k, int64_t n, int64_t ocb, int64_t oh, int64_t ow0, const int T, const int OCT, const int PLAIN,
@@ -116,29 +148,7 @@ AI void ukernel(const kctx *k, int64_t n, int64_t ocb, int64_t oh, int64_t ow0, 
                 }
             }
     }
-    const vf lo = splat(g->lo), hi = splat(g->hi);
-    for (int o = 0; o < OCT; ++o) {
-        int64_t off = (((n * g->ocb + ocb + o) * g->oh + oh) * g->ow + ow0) * VL;
-        float *y = k->y + off;
-        const float *z = k->z ? k->z + off : NULL;
-        if (HALF && o == OCT - 1) { /* the real half, then the padding lanes as the full-width kernel writes them */
-            const vh loh = lowh(lo), hih = lowh(hi);
-            for (int t = 0; t < T; ++t) {
-                vh v = h1[t], u = (vh){0};
-                if (z) v += ldh(z + t * VL), u += ldh(z + t * VL + VL / 2);
-                sth(y + t * VL, HMIN(HMAX(v, loh), hih));
-                sth(y + t * VL + VL / 2, HMIN(HMAX(u, loh), hih));
-            }
-            continue;
-        }
-        for (int t = 0; t < T; ++t) {
-            vf v = o ? a1[t] : a0[t];
-            if (z) v += ld(z + t * VL);
-            st(y + t * VL, VMIN(VMAX(v, lo), hi));
-        }
-    }
-    if (g->act == 2 || g->act == 3)
-        for (int o = 0; o < OCT; ++o) lr_bconv_post(g->act, k->y + (((n * g->ocb + ocb + o) * g->oh + oh) * g->ow + ow0) * VL, T * VL);
+    store_tile(k, (((n * g->ocb + ocb) * g->oh + oh) * g->ow + ow0) * VL, T, OCT, HALF, a0, a1, h1);
 }
 
 #define TILE_CASE(T_) case T_: ukernel(k, n, ocb, oh, ow0, T_, OCT, PLAIN, HALF); break;
@@ -206,29 +216,7 @@ AI void pw_tile(const kctx *k, int64_t n, int64_t ocb, int64_t p0, int64_t plane
             }
         }
     }
-    const vf lo = splat(g->lo), hi = splat(g->hi);
-    for (int o = 0; o < OCT; ++o) {
-        int64_t off = ((n * g->ocb + ocb + o) * plane + p0) * VL;
-        float *y = k->y + off;
-        const float *z = k->z ? k->z + off : NULL;
-        if (HALF && o == OCT - 1) { /* the real half, then the padding lanes as the full-width kernel writes them */
-            const vh loh = lowh(lo), hih = lowh(hi);
-            for (int t = 0; t < T; ++t) {
-                vh v = h1[t], u = (vh){0};
-                if (z) v += ldh(z + t * VL), u += ldh(z + t * VL + VL / 2);
-                sth(y + t * VL, HMIN(HMAX(v, loh), hih));
-                sth(y + t * VL + VL / 2, HMIN(HMAX(u, loh), hih));
-            }
-            continue;
-        }
-        for (int t = 0; t < T; ++t) {
-            vf v = o ? a1[t] : a0[t];
-            if (z) v += ld(z + t * VL);
-            st(y + t * VL, VMIN(VMAX(v, lo), hi));
-        }
-    }
-    if (g->act == 2 || g->act == 3) /* after both stores: no accumulator lives across the call */
-        for (int o = 0; o < OCT; ++o) lr_bconv_post(g->act, k->y + ((n * g->ocb + ocb + o) * plane + p0) * VL, T * VL);
+    store_tile(k, ((n * g->ocb + ocb) * plane + p0) * VL, T, OCT, HALF, a0, a1, h1);
 }
 
 #define PW_CASE(T_) case T_: pw_tile(k, n, ocb, p0, plane, T_, OCT, HALF); break;
