@@ -644,32 +644,34 @@ def render_node_profile(profile: dict, run_median_ms: float, console: Console) -
         g = groups.setdefault((n["op"], n["algo"]), [0, 0.0])
         g[0] += 1
         g[1] += n["median_ms"]
-    table = Table(title=title, title_justify="left")
-    for col, justify in (("#", "right"), ("node", "left"), ("op", "left"), ("algorithm", "left"),
-                         ("layout", "left"), ("median ms", "right"), ("p90 ms", "right"), ("share", "right")):
-        table.add_column(col, justify=justify)
-    for n in slowest:
-        table.add_row(str(n["index"]), n["name"], n["op"], n["algo"], n["layout"], f"{n['median_ms']:.3f}",
-                      f"{n['p90_ms']:.3f}", f"{100 * n['share']:.1f}%")
-    by_op = Table(title="time per operator", title_justify="left")
-    for col, justify in (("op", "left"), ("algorithm", "left"), ("nodes", "right"), ("ms", "right"),
-                         ("share", "right")):
-        by_op.add_column(col, justify=justify)
+    nodes_cols = (("#", "right"), ("node", "left"), ("op", "left"), ("algorithm", "left"), ("layout", "left"),
+                  ("median ms", "right"), ("p90 ms", "right"), ("share", "right"))
+    nodes_rows = [(str(n["index"]), n["name"], n["op"], n["algo"], n["layout"], f"{n['median_ms']:.3f}",
+                   f"{n['p90_ms']:.3f}", f"{100 * n['share']:.1f}%") for n in slowest]
     total = profile["sum_of_medians_ms"] or 1.0
-    for (op, algo), (count, ms) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
-        by_op.add_row(op, algo, str(count), f"{ms:.3f}", f"{100 * ms / total:.1f}%")
+    op_cols = (("op", "left"), ("algorithm", "left"), ("nodes", "right"), ("ms", "right"), ("share", "right"))
+    op_rows = [(op, algo, str(count), f"{ms:.3f}", f"{100 * ms / total:.1f}%")
+               for (op, algo), (count, ms) in sorted(groups.items(), key=lambda kv: -kv[1][1])]
+    _print_table(title, nodes_cols, nodes_rows, console)
+    _print_table("time per operator", op_cols, op_rows, console)
+
+
+def _print_table(title: str, cols, rows, console: Console) -> None:
+    """A rich table on a terminal; else plain text, one line per row, nothing cut."""
     if console.is_terminal:
+        table = Table(title=title, title_justify="left")
+        for name, justify in cols:
+            table.add_column(name, justify=justify)
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
-        console.print(by_op)
         return
-    for t in (table, by_op):  # plain text: one line per row, nothing cut
-        console.print(t.title, markup=False, soft_wrap=True)
-        cols = [[str(c.header)] + [str(cell) for cell in c._cells] for c in t.columns]
-        widths = [max(len(x) for x in col) for col in cols]
-        for r in range(len(cols[0])):
-            cells = [(cols[c][r].rjust(widths[c]) if t.columns[c].justify == "right" else cols[c][r].ljust(widths[c]))
-                     for c in range(len(cols))]
-            console.print("  " + "  ".join(cells).rstrip(), markup=False, soft_wrap=True)
+    console.print(title, markup=False, soft_wrap=True)
+    lines = [tuple(name for name, _ in cols), *rows]
+    widths = [max(len(line[c]) for line in lines) for c in range(len(cols))]
+    for line in lines:
+        cells = [v.rjust(w) if justify == "right" else v.ljust(w) for v, w, (_, justify) in zip(line, widths, cols)]
+        console.print("  " + "  ".join(cells).rstrip(), markup=False, soft_wrap=True)
 
 
 def info_rows(info: dict) -> list[tuple[str, str]]:
