@@ -185,7 +185,10 @@ def build_runner(target_name: str, *, toolchain: str | None = None, force: bool 
     tc = find_toolchain(target, toolchain)
     files = source_files()
     flags = [*tc.argv(target)[len(tc.command):], *COMMON_FLAGS]
-    digest = build_digest(target, tc, flags, files)
+    # the id names native/x86 too, which this build does not compile: it is part of the digest, so a
+    # cached runner never carries another tree's id
+    source_define = f'-DLR_SOURCE_HASH="{source_id()}"'
+    digest = build_digest(target, tc, [*flags, source_define], files)
     out_dir = cache_root() / f"{target.name}-{digest[:20]}"
     exe = out_dir / RUNNER_NAME
     if exe.is_file() and not force:
@@ -194,7 +197,7 @@ def build_runner(target_name: str, *, toolchain: str | None = None, force: bool 
     build_flags = f"{' '.join(flags)} {target.arch}"
     argv = [*tc.argv(target), *COMMON_FLAGS,
             *(f"-I{SOURCE_ROOT / d}" for d in ("include", "core", "generic", "arm")),
-            f'-DLR_BUILD_FLAGS="{build_flags}"', f'-DLR_SOURCE_HASH="{source_id()}"', *sources, "-lm", "-lpthread"]
+            f'-DLR_BUILD_FLAGS="{build_flags}"', source_define, *sources, "-lm", "-lpthread"]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=out_dir.parent))
     try:
