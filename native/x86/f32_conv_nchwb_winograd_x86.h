@@ -13,10 +13,12 @@
  *           read once per task), then the output transform Y = A^T M A reads VL-wide output-channel
  *           vectors and writes the blocked output with bias, residual and the clamp on registers
  *           (SIGMOID/H_SWISH on the stored pixel).
- * Blocks are sized so V + M stay in L2 and their count is a multiple of the threads; when there are
- * fewer than two blocks per thread (14x14 and 7x7 planes) the output pairs are split into groups
- * instead, so the threads share the U stream (at 7x7, N = 1, U is read once per run for 4 or 16 tiles:
- * memory bound, hence F(2,3) there: 16/36 of F(4,3)'s U, 4x the tiles).
+ * Every block reads all of U (its group's share), so block count is a trade: blocks sized so V + M
+ * stay in L2, their count a multiple of the threads (blocks of nt / blocks tiles, rounded down or up),
+ * unless U is several times all tiles' V + M (14x14x256, 7x7x512): then one block of every tile, whose
+ * V and M spill to L3, and U is read once per run. With fewer than two blocks per thread the output
+ * pairs are split into groups instead, so the threads share the U stream (7x7, N = 1: memory bound,
+ * hence F(2,3) at 2 threads there: 16/36 of F(4,3)'s U, 4x the tiles).
  * Error: F(4,3) ~1e-5 x max|pre-activation| (transform constants up to 8 and 1/24), F(2,3) ~10x less.
  * Define VL, RMAX, ISA_FEATURES, SUFFIX, SUFFIX_STR, VMAX, VMIN before including. */
 #include <immintrin.h>
@@ -50,10 +52,13 @@ AI vf splat(float f) { return (vf)_mm256_set1_ps(f); }
 typedef struct wgeom {
     int64_t ts, P;         /* output tile side (4: F(4,3), 2: F(2,3)), transform positions (ts + 2)^2 */
     int64_t th, tw, nt;    /* tile rows/cols per image, tiles in all */
-    int64_t T, blocks;     /* tiles per block, blocks */
+    int64_t T, blocks;     /* tiles per block (the most), blocks */
     int64_t pairs, groups, gp; /* output pairs, pair groups, pairs per group */
     int64_t icp, occ;      /* V row stride (IC padded to VL), M row stride (the group's output channels) */
 } wgeom;
+
+static size_t u_floats(const lr_bconv *g, int ts) { return (size_t)(ts + 2) * (ts + 2) * ((g->ocb + 1) / 2) * g->c * PW; }
+#define VM_ALL_MAX (2 << 20) /* floats (8 MB): the most V + M of one block of all tiles */
 
 static void wgeom_of(const lr_bconv *g, int ts, int threads, wgeom *w) {
     if (threads < 1) threads = 1;
@@ -66,6 +71,12 @@ static void wgeom_of(const lr_bconv *g, int ts, int threads, wgeom *w) {
     int64_t target = 131072 / (w->P * (w->icp + w->pairs * PW)) / RMAX * RMAX;
     if (target < RMAX) target = RMAX;
     if (target > 96) target = 96;
+    /* every block reads all of U (its group's share): when U is several times V + M of every tile
+     * (deep layers on small planes: resnet18's 14x14x256 F(4,3), 7x7x512 F(2,3)) one block of all
+     * tiles, whose V and M spill from L2 to L3, moves far fewer bytes than re-reading U per block from
+     * memory (measured: 28x28x128 F(4,3), U 1.25x V + M, is faster in L2-sized blocks) */
+    int64_t vm_all = w->P * w->nt * (w->icp + w->pairs * PW);
+    if ((int64_t)u_floats(g, ts) >= 3 * vm_all && vm_all <= VM_ALL_MAX) target = w->nt;
     int64_t blocks = (w->nt + target - 1) / target;
     w->groups = 1;
     if (threads == 1 || blocks >= 2 * threads) {
@@ -75,14 +86,13 @@ static void wgeom_of(const lr_bconv *g, int ts, int threads, wgeom *w) {
         w->groups = threads < w->pairs ? threads : w->pairs;
     }
     if (blocks > w->nt) blocks = w->nt;
+    w->blocks = blocks; /* of nt / blocks tiles, rounded down or up: whole rounds stay whole */
     w->T = (w->nt + blocks - 1) / blocks;
-    w->blocks = (w->nt + w->T - 1) / w->T;
     w->gp = (w->pairs + w->groups - 1) / w->groups;
     w->groups = (w->pairs + w->gp - 1) / w->gp;
     w->occ = w->gp * PW;
 }
 
-static size_t u_floats(const lr_bconv *g, int ts) { return (size_t)(ts + 2) * (ts + 2) * ((g->ocb + 1) / 2) * g->c * PW; }
 static size_t packed_floats(const lr_bconv *g, int ts) { return u_floats(g, ts) + (size_t)g->ocb * VL; }
 static size_t thread_floats(const wgeom *w) {
     return ((size_t)w->P * w->T * w->icp + (size_t)w->P * w->T * w->occ + 15) / 16 * 16;
@@ -301,7 +311,7 @@ AI void block_task_ts(const wctx *c, int64_t task, int thread, const int TS) {
     const wgeom *w = &c->w;
     const int P = (TS + 2) * (TS + 2);
     const int64_t blk = task / w->groups, grp = task % w->groups, T = w->T, icp = w->icp, occ = w->occ, K = g->c;
-    const int64_t t0 = blk * T, nt = w->nt - t0 < T ? w->nt - t0 : T;
+    const int64_t t0 = blk * w->nt / w->blocks, nt = (blk + 1) * w->nt / w->blocks - t0;
     const int64_t p0 = grp * w->gp, p1 = p0 + w->gp < w->pairs ? p0 + w->gp : w->pairs, np = w->pairs;
     float *V = c->ws + (size_t)thread * thread_floats(w), *M = V + (size_t)P * T * icp;
     for (int64_t tl = 0; tl < nt; ++tl) input_tile(c, t0 + tl, tl, V, TS);
