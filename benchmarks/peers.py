@@ -8,8 +8,10 @@ same inputs; prints medians, ratios of medians (loadrun / best peer) and loadrun
         [--mge-configs JSON] [--peak-gflops 170] [--json out.json]
 
 Every engine is a worker process (benchmarks/peer_worker.py in the engine's venv) that stays
-loaded; each round runs `--iters` inferences on every engine in a rotating order, so drifts in
-machine load hit every engine alike. MegEngine Lite runs with the configurations in --mge-configs
+loaded, one per thread count; each round runs `--iters` inferences on every worker of the model
+(every engine at every thread count) in a rotating order, so drifts in machine load hit every
+engine and thread count alike; the speed-up of each engine from the first thread count to the
+others comes from the same rounds. MegEngine Lite runs with the configurations in --mge-configs
 (its fast-run + weight preprocess, nchw and nchw88: the best of its own grid on these models).
 loadrun runs once per --layout (runtime options: weight preprocess on, as MegEngine's wp=1, unless
 --loadrun-runtime overrides them; '{"weight_preprocess": false}' gives MegEngine Lite's default
@@ -83,10 +85,12 @@ def main():
     a = ap.parse_args()
     home = Path(a.peers_home)
     results = []
+    thread_counts = [int(t) for t in a.threads.split(",")]
     for model in a.models.split(","):
         mdir = MODELS / model
         flops = json.loads((mdir / "meta.json").read_text()).get("flops", 0)
-        for threads in [int(t) for t in a.threads.split(",")]:
+        by_threads = {}
+        for threads in thread_counts:
             me = [sys.executable, "-S"] if sys.flags.no_site else [sys.executable]  # keep an isolated path isolated
             lr_runtime = json.loads(a.loadrun_runtime)
             workers = [Worker(f"loadrun[{lay}]", me, "loadrun", mdir, threads, {"layout": lay, "runtime": lr_runtime})
@@ -103,14 +107,20 @@ def main():
                 workers += [Worker("mge-lite[" + ",".join(f"{k}={v}" for k, v in c.items()) + "]",
                                    str(home / "venv-mge/bin/python"), "mge", mdir, threads, c)
                             for c in json.loads(a.mge_configs)]
-            for w in workers:
-                w.run(a.warmup)
-                w.times.clear()
-            for r in range(a.rounds):
-                for w in workers[r % len(workers):] + workers[:r % len(workers)]:
-                    w.run(a.iters)
-            for w in workers:
-                w.close()
+            by_threads[threads] = workers
+        # every worker of every thread count in one rotation: a burst of machine load hits the
+        # 1-thread and the 2-thread runs alike, so the scaling ratios below compare like with like
+        everyone = [w for t in thread_counts for w in by_threads[t]]
+        for w in everyone:
+            w.run(a.warmup)
+            w.times.clear()
+        for r in range(a.rounds):
+            for w in everyone[r % len(everyone):] + everyone[:r % len(everyone)]:
+                w.run(a.iters)
+        for w in everyone:
+            w.close()
+        for threads in thread_counts:
+            workers = by_threads[threads]
             med = {w.label: statistics.median(w.times) for w in workers}
             errs = {w.label: w.info["rel_err"] for w in workers}
             lr_best = min((k for k in med if k.startswith("loadrun")), key=med.get)
@@ -129,6 +139,10 @@ def main():
                        load_s={w.label: w.load_s for w in workers},
                        samples={w.label: len(w.times) for w in workers},
                        loadavg=os.getloadavg())
+            if threads != thread_counts[0]:  # speed-up over the first thread count, same rounds
+                base = {w.label: statistics.median(w.times) for w in by_threads[thread_counts[0]]}
+                rec["speedup_vs"] = thread_counts[0]
+                rec["speedup"] = {k: base[k] / v for k, v in med.items() if k in base}
             results.append(rec)
             cells = "  ".join(f"{k} {v:.2f}" for k, v in med.items())
             print(f"{model} t={threads}: {cells}  | loadrun/best peer ({best_peer}) = {rec['ratio']:.2f}"
@@ -136,6 +150,9 @@ def main():
                   flush=True)
             print("    " + "  ".join(f"{k}/best peer = {v:.3f}" for k, v in ratios.items())
                   + "  | load s: " + "  ".join(f"{w.label} {w.load_s:.1f}" for w in workers), flush=True)
+            if "speedup" in rec:
+                print(f"    speed-up t={thread_counts[0]} -> t={threads}: "
+                      + "  ".join(f"{k} {v:.2f}x" for k, v in rec["speedup"].items()), flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
 
