@@ -426,6 +426,42 @@ def test_blocked_conv_winograd_shared_models(isa, variant, model_dir, monkeypatc
         assert max_rel_error(g, r.reshape(g.shape)) <= TOLERANCE
 
 
+
+# ---- BlockedPooling (native/generic/pooling_blocked_vec.h, f32_pooling_nchwb_*.c) ----
+BLOCKED_POOL = [  # (x, window, stride, pad): resnet18's stem pool, channels off the block, odd tails,
+    ((1, 64, 112, 112), (3, 3), (2, 2), (1, 1)),  # windows wider than 4 (the 4-accumulator runs)
+    ((2, 21, 17, 37), (3, 3), (1, 1), (1, 1)),
+    ((1, 9, 20, 41), (2, 2), (2, 2), (0, 0)),
+    ((1, 40, 9, 50), (5, 6), (2, 3), (2, 1)),
+    ((1, 512, 7, 7), (7, 7), (1, 1), (0, 0)),  # global pooling: one run over the plane
+    ((1, 3, 5, 11), (5, 11), (1, 1), (0, 0)),
+]
+
+
+@pytest.mark.parametrize("isa", list(ISAS))
+@pytest.mark.parametrize("mode", ["MAX", "AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING"])
+@pytest.mark.parametrize("case", range(len(BLOCKED_POOL)))
+def test_blocked_pooling(isa, mode, case, monkeypatch):
+    if not cpu_has(isa):
+        pytest.skip(f"this CPU has no {isa}")
+    x, window, stride, pad = BLOCKED_POOL[case]
+    g, feeds = one_node("Pooling", [randn(*x)], dict(mode=mode, window=window, stride=stride, pad=pad))
+    ref = np.asarray(execute(g, feeds)[0])
+    algo = f"blocked_pooling_f32_{isa}"
+    monkeypatch.setenv("LOADRUN_ALGO_FORCE", algo)
+    monkeypatch.setenv("LOADRUN_X86_ISA", ISAS[isa])
+    compiled = compile_graph(g, layout=BW_LAYOUT[isa])
+    for threads in (1, 2):
+        with Runtime.load(compiled, run_options(threads, True)) as rt:
+            rt.set_input(0, feeds["x0"])
+            rt.run()
+            got, algos = rt.get_outputs(), node_algos(rt)
+        assert ("BlockedPooling", algo) in algos, algos
+        if mode == "MAX":
+            np.testing.assert_array_equal(got[0], ref)  # a max is exact
+        else:
+            assert max_rel_error(got[0], ref) <= TOLERANCE, threads
+
 # ---- GEMV (M == 1 MatMul / BatchedMatMul, gemv_x86.h) ----
 @pytest.mark.parametrize("isa", list(ISAS))
 @pytest.mark.parametrize("ta,tb,const_b", [(False, True, True), (False, False, True), (True, True, False),
