@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "layout_blocked.h"
+#include "pooling_params.h"
 #if defined(__x86_64__)
 #include "../x86/cpu_x86.h"
 #endif
@@ -213,15 +214,14 @@ const lr_algo lr_algo_blocked_conv_direct_f32 = {"blocked_conv_direct_f32", LR_O
 /* ---- BlockedPooling ------------------------------------------------------------------------------ */
 
 typedef struct bpool_ctx {
-    const float *x;
-    float *y;
-    int64_t h, w, oh, ow, wh, ww, sh, sw, ph, pw, b;
-    int mode;
+    lr_pool_params p;
+    int64_t b; /* the block */
 } bpool_ctx;
 
 static void bpool_task(void *vctx, int64_t t, int thread) {
-    const bpool_ctx *c = vctx;
-    int64_t oh = t % c->oh, plane = t / c->oh, b = c->b;
+    const bpool_ctx *k = vctx;
+    const lr_pool_params *c = &k->p;
+    int64_t oh = t % c->oh, plane = t / c->oh, b = k->b;
     const float *x = c->x + plane * c->h * c->w * b;
     float *y = c->y + (plane * c->oh + oh) * c->ow * b;
     int64_t h0 = oh * c->sh - c->ph, hs = h0 < 0 ? 0 : h0, he = h0 + c->wh > c->h ? c->h : h0 + c->wh;
@@ -248,11 +248,9 @@ static void bpool_task(void *vctx, int64_t t, int thread) {
 }
 
 static lr_status bpool_run(const lr_run_ctx *ctx, const lr_node *n) {
-    const lr_tensor *x = lr_in(ctx, n, 0), *y = lr_out(ctx, n, 0);
-    const int64_t *a = n->ints;
-    bpool_ctx c = {x->data, y->data, x->dims[2], x->dims[3], y->dims[2], y->dims[3], a[1], a[2], a[3], a[4], a[5], a[6],
-                   a[7], (int)a[0]};
-    lr_parallel_for(ctx->pool, x->dims[0] * x->dims[1] * c.oh, bpool_task, &c);
+    const lr_tensor *x = lr_in(ctx, n, 0);
+    bpool_ctx c = {lr_pool_params_of(ctx, n), n->ints[7]};
+    lr_parallel_for(ctx->pool, x->dims[0] * x->dims[1] * c.p.oh, bpool_task, &c);
     return LR_OK;
 }
 

@@ -2,16 +2,10 @@
 #include <math.h>
 
 #include "kernels.h"
-
-typedef struct pool_ctx {
-    const float *x;
-    float *y;
-    int64_t h, w, oh, ow, wh, ww, sh, sw, ph, pw;
-    int mode;
-} pool_ctx;
+#include "pooling_params.h"
 
 static void plane_task(void *vctx, int64_t t, int thread) {
-    const pool_ctx *c = vctx;
+    const lr_pool_params *c = vctx;
     const float *x = c->x + t * c->h * c->w;
     float *y = c->y + t * c->oh * c->ow;
     for (int64_t oh = 0; oh < c->oh; ++oh) {
@@ -39,9 +33,8 @@ static void plane_task(void *vctx, int64_t t, int thread) {
 }
 
 static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
-    const lr_tensor *x = lr_in(ctx, n, 0), *y = lr_out(ctx, n, 0);
-    const int64_t *a = n->ints;
-    pool_ctx c = {x->data, y->data, x->dims[2], x->dims[3], y->dims[2], y->dims[3], a[1], a[2], a[3], a[4], a[5], a[6], (int)a[0]};
+    lr_pool_params c = lr_pool_params_of(ctx, n);
+    const lr_tensor *x = lr_in(ctx, n, 0);
     lr_parallel_for(ctx->pool, x->dims[0] * x->dims[1], plane_task, &c);
     return LR_OK;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "pooling_params.h"
 
 typedef float pvf __attribute__((vector_size(VL * 4)));
 
@@ -50,15 +51,8 @@ static inline pvf reduce_run(const float *p, int64_t len, int max, pvf acc) {
     return (acc + a1) + (a2 + a3);
 }
 
-typedef struct pool_ctx {
-    const float *x;
-    float *y;
-    int64_t h, w, oh, ow, wh, ww, sh, sw, ph, pw;
-    int mode;
-} pool_ctx;
-
 static void pool_task(void *vctx, int64_t t, int thread) {
-    const pool_ctx *c = vctx;
+    const lr_pool_params *c = vctx;
     int64_t oh = t % c->oh, plane = t / c->oh;
     const float *x = c->x + plane * c->h * c->w * VL;
     float *y = c->y + (plane * c->oh + oh) * c->ow * VL;
@@ -82,10 +76,8 @@ static void pool_task(void *vctx, int64_t t, int thread) {
 }
 
 static lr_status pool_run(const lr_run_ctx *ctx, const lr_node *n) {
-    const lr_tensor *x = lr_in(ctx, n, 0), *y = lr_out(ctx, n, 0);
-    const int64_t *a = n->ints;
-    pool_ctx c = {x->data, y->data, x->dims[2], x->dims[3], y->dims[2], y->dims[3], a[1], a[2], a[3], a[4], a[5], a[6],
-                  (int)a[0]};
+    lr_pool_params c = lr_pool_params_of(ctx, n);
+    const lr_tensor *x = lr_in(ctx, n, 0);
     lr_parallel_for(ctx->pool, x->dims[0] * x->dims[1] * c.oh, pool_task, &c);
     return LR_OK;
 }
