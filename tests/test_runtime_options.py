@@ -176,6 +176,21 @@ def test_fast_run_modes_choose_among_real_candidates():
 
 
 @needs_models
+@pytest.mark.parametrize("one_by_one", ["0", "1"])
+def test_fast_run_profiles_every_candidate_interleaved_or_one_by_one(one_by_one, monkeypatch, tmp_path):
+    """Candidates are timed in interleaved rounds when their weights fit in memory together, else one
+    by one (forced here): either way every multi-candidate node is profiled, a cache is written and
+    the outputs are MegEngine's."""
+    monkeypatch.setenv("LOADRUN_PROFILE_ONE_BY_ONE", one_by_one)
+    cache = tmp_path / "algo.cache"
+    rt, ref = run("resnet18", fast_run="profile", threads=2, weight_preprocess=True, algo_cache=cache)
+    with rt:
+        s = rt.stats()
+        assert s["profiled_nodes"] > 0 and s["algo_cache"]["written"]
+        assert_matches(rt.get_outputs(), ref)
+
+
+@needs_models
 @pytest.mark.parametrize("content,status", [
     (b"loadrun-algo-cache 1\nbuild x\ncpu y\nchecksum 0000000000000000\n", "rejected-corrupt"),
     (b"garbage that is no cache at all", "rejected-corrupt"),

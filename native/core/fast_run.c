@@ -1,7 +1,8 @@
 /* fast_run.c: each node's algorithm, chosen at load.
  *
  * heuristic: the first usable algorithm in registry order. profile: every usable candidate runs on
- * the node's real shapes (scratch buffers, the real weights) and the fastest is kept;
+ * the node's real shapes (scratch buffers, the real weights), interleaved in rounds, and the fastest
+ * is kept;
  * profile-reproducible drops algorithms flagged LR_ALGO_NONDETERMINISTIC; profile-optimized times
  * only the two candidates its cost model ranks best. Choices go to the algorithm cache, a text
  * file keyed by node signature and stamped with the build id and CPU features, so a later load
@@ -21,6 +22,7 @@
 #define MAX_CANDIDATES 16
 #define OPTIMIZED_TOP_K 2
 #define PROFILE_RUNS 3
+#define INTERLEAVE_MAX_BYTES ((size_t)512 << 20) /* all candidates' weights + workspaces held at once */
 
 /* ---- small growable string ------------------------------------------------------------------ */
 
@@ -292,7 +294,8 @@ static void fill(void *p, const lr_tensor *t) {
     } /* other dtypes stay zero: a valid index for every indexing operator */
 }
 
-/* Times one candidate on scratch buffers already bound; returns the best of PROFILE_RUNS (ns), or -1. */
+/* Times one candidate on scratch buffers already bound, alone (when the candidates do not fit in
+ * memory together); returns the best of PROFILE_RUNS (ns), or -1. */
 static int64_t time_candidate(lr_model *m, lr_node *n, const lr_algo *a, int64_t best_so_far) {
     n->algo = a;
     n->packed = NULL;
@@ -321,7 +324,83 @@ out:
     return best;
 }
 
-/* Binds scratch buffers to the node's non-constant tensors, times each candidate, unbinds. */
+/* All candidates prepared at once, then timed in rounds (a warm-up round, then PROFILE_RUNS rounds,
+ * each starting one candidate later): a burst of machine load (another process, a frequency drop)
+ * lands on one round of every candidate instead of on every run of one, so it cannot decide the
+ * choice. A candidate whose warm-up is 8x the fastest warm-up is not timed further. Returns the
+ * index into ids of the fastest, -1 if none ran, or -2 when the candidates' weights and workspaces
+ * together exceed INTERLEAVE_MAX_BYTES or an allocation fails (time them one by one instead). */
+typedef struct cand {
+    void *packed, *ws;
+    size_t packed_bytes;
+    int64_t best;
+    bool alive;
+} cand;
+
+static int run_candidate(lr_model *m, lr_node *n, const lr_algo *a, cand *c, int64_t *dt) {
+    n->algo = a;
+    n->packed = c->packed;
+    n->packed_bytes = c->packed_bytes;
+    lr_run_ctx ctx = {m, m->pool, m->threads, c->ws};
+    int64_t t0 = lr_now_ns();
+    lr_status s = a->run(&ctx, n);
+    *dt = lr_now_ns() - t0;
+    return s == LR_OK;
+}
+
+static int time_interleaved(lr_model *m, lr_node *n, const int *ids, int k) {
+    cand c[MAX_CANDIDATES] = {0};
+    size_t total = 0;
+    int result = -2;
+    for (int i = 0; i < k; ++i) {
+        const lr_algo *a = lr_algo_at(ids[i]);
+        n->algo = a;
+        n->packed = NULL;
+        n->packed_bytes = 0;
+        c[i].alive = !(m->weight_preprocess && a->prepare && a->prepare(m, n) != LR_OK);
+        c[i].packed = n->packed, c[i].packed_bytes = n->packed_bytes;
+        size_t wsb = c[i].alive && a->workspace ? a->workspace(m, n, m->threads) : 0; /* sized for these weights */
+        n->packed = NULL;
+        n->packed_bytes = 0;
+        total += c[i].packed_bytes + wsb;
+        if (total > INTERLEAVE_MAX_BYTES || wsb > LR_MAX_TENSOR_BYTES || (wsb && !(c[i].ws = lr_alloc64(wsb)))) goto out;
+    }
+    int64_t warm_min = -1, warm[MAX_CANDIDATES];
+    for (int i = 0; i < k; ++i) {
+        if (c[i].alive) c[i].alive = run_candidate(m, n, lr_algo_at(ids[i]), &c[i], &warm[i]);
+        if (c[i].alive && (warm_min < 0 || warm[i] < warm_min)) warm_min = warm[i];
+        c[i].best = -1;
+    }
+    for (int i = 0; i < k; ++i)
+        if (c[i].alive && warm_min > 0 && warm[i] > 8 * warm_min) c[i].alive = false; /* hopeless */
+    for (int r = 0; r < PROFILE_RUNS; ++r)
+        for (int j = 0; j < k; ++j) {
+            int i = (j + r) % k;
+            int64_t dt;
+            if (!c[i].alive) continue;
+            if (!run_candidate(m, n, lr_algo_at(ids[i]), &c[i], &dt)) c[i].alive = false;
+            else if (c[i].best < 0 || dt < c[i].best) c[i].best = dt;
+        }
+    result = -1;
+    for (int i = 0; i < k; ++i)
+        if (c[i].alive && c[i].best >= 0 && (result < 0 || c[i].best < c[result].best)) result = i;
+out:
+    for (int i = 0; i < k; ++i) {
+        free(c[i].packed);
+        lr_free64(c[i].ws);
+    }
+    n->packed = NULL;
+    n->packed_bytes = 0;
+    return result;
+}
+
+/* LOADRUN_PROFILE_ONE_BY_ONE=1 (tests): the path taken when the candidates do not fit together. */
+static bool one_by_one(void) {
+    const char *e = getenv("LOADRUN_PROFILE_ONE_BY_ONE");
+    return e && e[0] == '1';
+}
+
+/* Binds scratch buffers to the node's non-constant tensors, times the candidates, unbinds. */
 static int profile_node(lr_model *m, lr_node *n, const int *ids, int k) {
     int nt = n->n_in + n->n_out, bound = 0;
     int *tid = calloc((size_t)nt, sizeof *tid);
@@ -340,7 +419,10 @@ static int profile_node(lr_model *m, lr_node *n, const int *ids, int k) {
     int best = ids[0];
     int64_t best_ns = -1;
     if (bound < 0) bound = -bound - 1;
-    else {
+    else if (!one_by_one() && (best = time_interleaved(m, n, ids, k)) != -2) {
+        best = best >= 0 ? ids[best] : ids[0];
+    } else { /* too big to hold every candidate at once: one by one */
+        best = ids[0];
         for (int i = 0; i < k; ++i) {
             int64_t ns = time_candidate(m, n, lr_algo_at(ids[i]), best_ns);
             if (ns >= 0 && (best_ns < 0 || ns < best_ns)) {
