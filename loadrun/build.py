@@ -61,8 +61,8 @@ TARGETS: dict[str, BuildTarget] = {
                                  "qemu-arm-static"),
 }
 ABI_TO_TARGET = {"arm64-v8a": "android-arm64", "armeabi-v7a": "android-armv7"}
-COMMON_FLAGS = ("-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-static",
-                "-DNDEBUG")
+COMMON_FLAGS = ("-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                "-Werror=implicit-function-declaration", "-static", "-DNDEBUG")
 
 
 @dataclass(frozen=True)

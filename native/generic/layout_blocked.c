@@ -1,6 +1,7 @@
 /* layout_blocked.c: portable kernels of the blocked-layout operators (any block b <= 16): Relayout
  * both ways, BlockedConv (direct, dense or depthwise, plain or blocked input) and BlockedPooling.
  * The fallback on any CPU and the second opinion for the x86 kernels (native/x86/f32_conv_nchw{16,88}_*.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "layout_blocked.h"
@@ -110,6 +111,39 @@ void lr_bconv_pack(const lr_bconv *g, const float *w, const float *bias, float *
         }
         for (int64_t o = 0; o < b; ++o) pb[ob * b + o] = bias && ob * b + o < g->oc ? bias[ob * b + o] : 0.f;
     }
+}
+
+typedef struct pack_ctx {
+    const lr_bconv *g;
+    const float *w, *bias;
+    float *dst;
+} pack_ctx;
+
+static void pack_task(void *vctx, int64_t t, int thread) {
+    const pack_ctx *p = vctx;
+    lr_bconv_pack(p->g, p->w, p->bias, p->dst, t, t + 1);
+    (void)thread;
+}
+
+lr_status lr_bconv_prepare_packed(lr_model *m, lr_node *n) {
+    lr_bconv g;
+    lr_bconv_of(m, n, &g);
+    size_t bytes = lr_bconv_packed_floats(&g) * sizeof(float);
+    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of packed weights", bytes);
+    n->packed_bytes = bytes;
+    lr_bconv_pack(&g, lr_min(m, n, 1)->const_data, n->n_in > 2 ? lr_min(m, n, 2)->const_data : NULL, n->packed, 0,
+                  g.depthwise ? g.cb : g.ocb);
+    return LR_OK;
+}
+
+const float *lr_bconv_weights(const lr_run_ctx *ctx, const lr_node *n, const lr_bconv *g, float **ws) {
+    if (n->packed) return n->packed;
+    pack_ctx p = {g, lr_in(ctx, n, 1)->data, n->n_in > 2 ? lr_in(ctx, n, 2)->data : NULL, *ws};
+    lr_parallel_for(ctx->pool, g->depthwise ? g->cb : g->ocb, pack_task, &p);
+    lr_note_weight_pack(ctx);
+    *ws += (lr_bconv_packed_floats(g) + 15) / 16 * 16;
+    return p.dst;
 }
 
 size_t lr_bconv_padded_floats(const lr_bconv *g) {

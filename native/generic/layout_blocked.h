@@ -49,6 +49,12 @@ static inline void lr_bconv_post(int act, float *y, int64_t len) {
  * lr_bconv_pack writes output blocks [ob0, ob1) (tasks may split the work). */
 size_t lr_bconv_packed_floats(const lr_bconv *g);
 void lr_bconv_pack(const lr_bconv *g, const float *w, const float *bias, float *dst, int64_t ob0, int64_t ob1);
+/* For the kernels that read the packed layout (x86 nchw16/nchw88, NEON nchw44 direct convs):
+ * prepare packs at load into n->packed; lr_bconv_weights returns n->packed, or, with weight
+ * preprocess off, packs in this run (threaded) into *ws, notes the pack, and advances *ws past it
+ * (their workspace() reserves lr_bconv_packed_floats + 16 floats for that). */
+lr_status lr_bconv_prepare_packed(lr_model *m, lr_node *n);
+const float *lr_bconv_weights(const lr_run_ctx *ctx, const lr_node *n, const lr_bconv *g, float **ws);
 /* x (plain or blocked) copied into a zero-padded tensor of planes (H + 2ph) x (W + 2pw). */
 size_t lr_bconv_padded_floats(const lr_bconv *g);
 void lr_bconv_pad_input(const lr_run_ctx *ctx, const lr_bconv *g, const float *x, float *dst);

@@ -470,42 +470,11 @@ static size_t workspace(const lr_model *m, const lr_node *n, int threads) {
     return f * sizeof(float);
 }
 
-typedef struct pack_ctx {
-    const lr_bconv *g;
-    const float *w, *bias;
-    float *dst;
-} pack_ctx;
-
-static void pack_task(void *vctx, int64_t t, int thread) {
-    const pack_ctx *p = vctx;
-    lr_bconv_pack(p->g, p->w, p->bias, p->dst, t, t + 1);
-    (void)thread;
-}
-
-static lr_status prepare(lr_model *m, lr_node *n) {
-    lr_bconv g;
-    lr_bconv_of(m, n, &g);
-    size_t bytes = lr_bconv_packed_floats(&g) * sizeof(float);
-    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of packed weights", bytes);
-    n->packed_bytes = bytes;
-    lr_bconv_pack(&g, lr_min(m, n, 1)->const_data, n->n_in > 2 ? lr_min(m, n, 2)->const_data : NULL, n->packed, 0,
-                  g.depthwise ? g.cb : g.ocb);
-    return LR_OK;
-}
-
 static lr_status run(const lr_run_ctx *ctx, const lr_node *n) {
     lr_bconv g;
     lr_bconv_of(ctx->model, n, &g);
     float *ws = ctx->workspace;
-    const float *w = n->packed;
-    if (!w) { /* weight preprocess off: pack in every run */
-        pack_ctx p = {&g, lr_in(ctx, n, 1)->data, n->n_in > 2 ? lr_in(ctx, n, 2)->data : NULL, ws};
-        lr_parallel_for(ctx->pool, g.depthwise ? g.cb : g.ocb, pack_task, &p);
-        lr_note_weight_pack(ctx);
-        w = ws;
-        ws += (lr_bconv_packed_floats(&g) + 15) / 16 * 16;
-    }
+    const float *w = lr_bconv_weights(ctx, n, &g, &ws); /* weight preprocess off: packed in this run */
     kctx k = {&g, lr_in(ctx, n, 0)->data, g.h, g.w, w, NULL, n->n_in > 3 ? lr_in(ctx, n, 3)->data : NULL,
               lr_out(ctx, n, 0)->data, (g.ocb + 1) / 2};
     if (g.depthwise) {
@@ -539,4 +508,4 @@ static double cost(const lr_model *m, const lr_node *n, int threads) {
 }
 
 const lr_algo CAT(lr_algo_blocked_conv_direct_f32_, SUFFIX) = {"blocked_conv_direct_f32_" SUFFIX_STR, LR_OP_BLOCKED_CONV,
-                                                               usable, workspace, prepare, run, 0, 0, cost};
+                                                               usable, workspace, lr_bconv_prepare_packed, run, 0, 0, cost};
