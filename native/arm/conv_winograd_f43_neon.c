@@ -90,9 +90,8 @@ static lr_status prepare(lr_model *m, lr_node *n) {
     lr_conv_geom g;
     lr_conv_geom_of(m, n, &g);
     size_t bytes = packed_floats(&g) * sizeof(float);
-    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of Winograd weights", bytes);
-    n->packed_bytes = bytes;
+    lr_status s = lr_alloc_packed(n, bytes, "Winograd weights");
+    if (s != LR_OK) return s;
     transform_weights(&g, w->const_data, n->packed);
     return LR_OK;
 }

@@ -23,6 +23,13 @@ void lr_free64(void *p) {
     if (p) free(((void **)p)[-1]);
 }
 
+lr_status lr_alloc_packed(lr_node *n, size_t bytes, const char *what) {
+    n->packed = bytes <= SIZE_MAX - 64 ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of %s", bytes, what);
+    n->packed_bytes = bytes;
+    return LR_OK;
+}
+
 lr_status lr_prepare_model(lr_model *m) {
     lr_status s;
     m->kernels = 0;

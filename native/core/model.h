@@ -195,6 +195,9 @@ lr_status lr_plan_memory(lr_model *m);
 /* executor.c */
 void *lr_alloc64(size_t bytes);
 void lr_free64(void *p);
+/* prepare()'s buffer: n->packed (64-byte aligned, freed with free()) and n->packed_bytes, or
+ * LR_ERR_MEMORY naming `what` */
+lr_status lr_alloc_packed(lr_node *n, size_t bytes, const char *what);
 lr_status lr_prepare_model(lr_model *m);
 lr_status lr_run_graph(lr_model *m);
 lr_status lr_timed_run(lr_model *m); /* one run, timed; counters updated */

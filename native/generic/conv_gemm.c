@@ -27,9 +27,8 @@ lr_status lr_conv_gemm_prepare(const lr_gemm_ukernel *uk, lr_model *m, lr_node *
     lr_conv_geom g;
     lr_conv_geom_of(m, n, &g);
     size_t bytes = packed_floats(uk, &g) * sizeof(float);
-    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of packed weights", bytes);
-    n->packed_bytes = bytes;
+    lr_status s = lr_alloc_packed(n, bytes, "packed weights");
+    if (s != LR_OK) return s;
     lr_conv_gemm_pack_weights(uk, &g, w->const_data, n->packed);
     return LR_OK;
 }

@@ -129,9 +129,8 @@ lr_status lr_bconv_prepare_packed(lr_model *m, lr_node *n) {
     lr_bconv g;
     lr_bconv_of(m, n, &g);
     size_t bytes = lr_bconv_packed_floats(&g) * sizeof(float);
-    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of packed weights", bytes);
-    n->packed_bytes = bytes;
+    lr_status s = lr_alloc_packed(n, bytes, "packed weights");
+    if (s != LR_OK) return s;
     lr_bconv_pack(&g, lr_min(m, n, 1)->const_data, n->n_in > 2 ? lr_min(m, n, 2)->const_data : NULL, n->packed, 0,
                   g.depthwise ? g.cb : g.ocb);
     return LR_OK;

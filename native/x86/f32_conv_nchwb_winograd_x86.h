@@ -159,9 +159,8 @@ static lr_status prepare_ts(lr_model *m, lr_node *n, int ts) {
     lr_bconv g;
     lr_bconv_of(m, n, &g);
     size_t bytes = packed_floats(&g, ts) * sizeof(float);
-    n->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!n->packed) return lr_fail(LR_ERR_MEMORY, "cannot allocate %zu bytes of Winograd weights", bytes);
-    n->packed_bytes = bytes;
+    lr_status s = lr_alloc_packed(n, bytes, "Winograd weights");
+    if (s != LR_OK) return s;
     transform_weights(&g, ts, lr_min(m, n, 1)->const_data, n->n_in > 2 ? lr_min(m, n, 2)->const_data : NULL, n->packed,
                       0, (g.ocb + 1) / 2);
     return LR_OK;
