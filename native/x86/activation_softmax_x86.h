@@ -10,46 +10,13 @@
 #include "elemwise_modes.h"
 #include "fused_program.h"
 #include "kernels_x86.h"
+#include "vec_x86.h"
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #define GRAIN 4096
 
-typedef float vf __attribute__((vector_size(VL * 4)));
 typedef int32_t vi __attribute__((vector_size(VL * 4)));
 
-static inline vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf splat(float f) { return (vf){0} + f; }
 static inline vf sel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
-/* max/min as single instructions (a compare-and-blend on GNU vectors costs ~5 ops on AVX-512);
- * same NaN rule as a > b ? a : b (the second operand when unordered) */
-#if VL == 16
-#define VMM_ __m512
-#define VMAX_ _mm512_max_ps
-#define VMIN_ _mm512_min_ps
-#else
-#define VMM_ __m256
-#define VMAX_ _mm256_max_ps
-#define VMIN_ _mm256_min_ps
-#endif
-static inline vf vmax(vf a, vf b) {
-    VMM_ x, y, r;
-    memcpy(&x, &a, sizeof x);
-    memcpy(&y, &b, sizeof y);
-    r = VMAX_(x, y);
-    memcpy(&a, &r, sizeof a);
-    return a;
-}
-static inline vf vmin(vf a, vf b) {
-    VMM_ x, y, r;
-    memcpy(&x, &a, sizeof x);
-    memcpy(&y, &b, sizeof y);
-    r = VMIN_(x, y);
-    memcpy(&a, &r, sizeof a);
-    return a;
-}
-
 /* exp(x): x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n through the exponent bits. */
 static inline vf vexp(vf x) {
     x = vmin(vmax(x, splat(-87.3f)), splat(88.3f));

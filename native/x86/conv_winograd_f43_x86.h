@@ -15,15 +15,9 @@
 #include "cpu_x86.h"
 #include "gemm_f32_x86.h"
 #include "kernels_x86.h"
+#include "winograd_x86.h"
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #define KC 256
-
-typedef float vf __attribute__((vector_size(VL * 4)));
-
-static inline vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 typedef struct wg_geom {
     int64_t th, tw, br, nb, qw, blocks; /* tile rows/cols, tile rows per block, columns per block, phase width */
@@ -113,24 +107,6 @@ static size_t workspace(const lr_model *m, const lr_node *n, int threads) {
     return f * sizeof(float);
 }
 
-/* the 1-D transforms on 6 vectors */
-static inline void bt6(const vf d[6], vf t[6]) {
-    t[0] = 4 * d[0] - 5 * d[2] + d[4];
-    t[1] = -4 * (d[1] + d[2]) + d[3] + d[4];
-    t[2] = 4 * (d[1] - d[2]) - d[3] + d[4];
-    t[3] = 2 * (d[3] - d[1]) - d[2] + d[4];
-    t[4] = 2 * (d[1] - d[3]) - d[2] + d[4];
-    t[5] = 4 * d[1] - 5 * d[3] + d[5];
-}
-
-static inline void at4(const vf m[6], vf o[4]) {
-    vf a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
-    o[0] = m[0] + a + c;
-    o[1] = b + 2 * d;
-    o[2] = a + 4 * c;
-    o[3] = b + 8 * d + m[5];
-}
-
 typedef struct wg_ctx {
     const lr_conv_geom *g;
     const lr_conv_epilogue *e;
@@ -170,12 +146,12 @@ static void block_task(void *vctx, int64_t task, int thread) {
                 for (int cc = 0; cc < 6; ++cc) { /* rows: t[.][cc] = B^T d[.][cc] */
                     for (int r = 0; r < 6; ++r) d[r] = ld(Q + (4 * ti + r) * 4 * QW + (cc % 4) * QW + tw0 + cc / 4);
                     vf o[6];
-                    bt6(d, o);
+                    bt(d, o, 4);
                     for (int r = 0; r < 6; ++r) t[r][cc] = o[r];
                 }
                 int64_t lanes = w->tw - tw0 < VL ? w->tw - tw0 : VL, col0 = ti * w->tw + tw0;
                 for (int a = 0; a < 6; ++a) {
-                    bt6(t[a], v);
+                    bt(t[a], v, 4);
                     for (int b = 0; b < 6; ++b) {
                         float tmp[VL];
                         st(tmp, v[b]);
@@ -220,13 +196,13 @@ static void block_task(void *vctx, int64_t task, int thread) {
                 vf s[4][6], mm[6], o[4];
                 for (int cc = 0; cc < 6; ++cc) {
                     for (int r = 0; r < 6; ++r) mm[r] = ld(M + ((size_t)(r * 6 + cc) * OC + oc) * NB + col0);
-                    at4(mm, o);
+                    at(mm, o, 4);
                     for (int i = 0; i < 4; ++i) s[i][cc] = o[i];
                 }
                 for (int i = 0; i < 4; ++i) {
                     int64_t oh = (th0 + ti) * 4 + i;
                     if (oh >= g->oh) break;
-                    at4(s[i], o);
+                    at(s[i], o, 4);
                     float tmp[4][VL];
                     for (int j = 0; j < 4; ++j) st(tmp[j], o[j]);
                     float *yr = yo + oh * g->ow;

@@ -4,6 +4,4 @@
 #define ISA_FEATURES LR_X86_AVX512
 #define SUFFIX avx512f
 #define SUFFIX_STR "avx512f"
-#define VMAX(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
-#define VMIN(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #include "f32_conv_nchwb_winograd_x86.h"

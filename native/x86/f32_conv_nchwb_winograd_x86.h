@@ -20,7 +20,7 @@
  * pairs are split into groups instead, so the threads share the U stream (7x7, N = 1: memory bound,
  * hence F(2,3) at 2 threads there: 16/36 of F(4,3)'s U, 4x the tiles).
  * Error: F(4,3) ~1e-5 x max|pre-activation| (transform constants up to 8 and 1/24), F(2,3) ~10x less.
- * Define VL, RMAX, ISA_FEATURES, SUFFIX, SUFFIX_STR, VMAX, VMIN before including. */
+ * Define VL, RMAX, ISA_FEATURES, SUFFIX, SUFFIX_STR before including. */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,26 +28,10 @@
 #include "../generic/layout_blocked.h"
 #include "cpu_x86.h"
 #include "f32_nchwb_x86.h"
+#include "vec_x86.h"
+#include "winograd_x86.h"
 
-typedef float vf __attribute__((vector_size(VL * 4)));
-
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define AI static inline __attribute__((always_inline))
 #define PW (2 * VL)   /* floats per U panel row: an output pair */
-
-AI vf ld(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-AI void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
-/* a real broadcast ((vf){0} + f costs a vaddss before it: 0 + -0 is not foldable) */
-#if VL == 16
-AI vf splat(float f) { return (vf)_mm512_set1_ps(f); }
-#else
-AI vf splat(float f) { return (vf)_mm256_set1_ps(f); }
-#endif
 
 typedef struct wgeom {
     int64_t ts, P;         /* output tile side (4: F(4,3), 2: F(2,3)), transform positions (ts + 2)^2 */
@@ -182,37 +166,6 @@ typedef struct wctx {
     float *y, *ws;
 } wctx;
 
-/* the 1-D transforms: input B^T d (TS + 2 values), output A^T m (TS + 2 -> TS) */
-AI void bt(const vf d[6], vf t[6], const int TS) {
-    if (TS == 4) {
-        t[0] = 4 * d[0] - 5 * d[2] + d[4];
-        t[1] = -4 * (d[1] + d[2]) + d[3] + d[4];
-        t[2] = 4 * (d[1] - d[2]) - d[3] + d[4];
-        t[3] = 2 * (d[3] - d[1]) - d[2] + d[4];
-        t[4] = 2 * (d[1] - d[3]) - d[2] + d[4];
-        t[5] = 4 * d[1] - 5 * d[3] + d[5];
-    } else {
-        t[0] = d[0] - d[2];
-        t[1] = d[1] + d[2];
-        t[2] = d[2] - d[1];
-        t[3] = d[1] - d[3];
-    }
-}
-
-AI void at(const vf m[6], vf o[4], const int TS) {
-    if (TS == 4) {
-        vf a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
-        o[0] = m[0] + a + c;
-        o[1] = b + 2 * d;
-        o[2] = a + 4 * c;
-        o[3] = b + 8 * d + m[5];
-    } else {
-        o[0] = m[0] + m[1] + m[2];
-        o[1] = m[1] - m[2] - m[3];
-        o[2] = o[3] = (vf){0}; /* never stored: keeps -Wmaybe-uninitialized quiet */
-    }
-}
-
 /* input tile t (image, tile row, tile col), every channel block -> V[x][tl][cb * VL ..] */
 AI void input_tile(const wctx *c, int64_t t, int64_t tl, float *V, const int TS) {
     const int A = TS + 2;
@@ -299,7 +252,7 @@ AI void output_tile(const wctx *c, int64_t t, int64_t tl, int64_t ob, const floa
         for (int j = 0; j < cols; ++j) {
             vf v = o[j] + bv;
             if (z) v += ld(z + j * VL);
-            st(y + j * VL, VMIN(VMAX(v, lo), hi));
+            st(y + j * VL, vmin(vmax(v, lo), hi));
         }
         if (g->act == 2 || g->act == 3) lr_bconv_post(g->act, y, cols * VL);
     }

@@ -16,7 +16,7 @@
  * weight preprocess on, else into the workspace in every run. Accumulators start at the bias; the
  * residual and the clamp (IDENTITY/RELU/CLAMP) are applied on the registers; SIGMOID/H_SWISH on the
  * stored pixels.
- * Define VL, TMAX, ISA_FEATURES, SUFFIX, SUFFIX_STR, VMAX, VMIN before including. */
+ * Define VL, TMAX, ISA_FEATURES, SUFFIX, SUFFIX_STR before including. */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +24,8 @@
 #include "../generic/layout_blocked.h"
 #include "cpu_x86.h"
 #include "f32_nchwb_x86.h"
+#include "vec_x86.h"
 
-typedef float vf __attribute__((vector_size(VL * 4)));
-
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define AI static inline __attribute__((always_inline))
-
-AI vf ld(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-AI void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
-/* A real broadcast: (vf){0} + f costs an add (0 + f is not f for -0.f) before every broadcast. */
-#if VL == 16
-AI vf splat(float f) { return (vf)_mm512_set1_ps(f); }
-#else
-AI vf splat(float f) { return (vf)_mm256_set1_ps(f); }
-#endif
 
 #if VL == 16
 /* A last output block with at most 8 real channels (24 = 16 + 8) runs on ymm halves: Zen 4 issues a
@@ -63,8 +46,8 @@ typedef vf vh;
 AI vh ldh(const float *p) { return ld(p); }
 AI void sth(float *p, vh v) { st(p, v); }
 AI vh lowh(vf v) { return v; }
-#define HMAX VMAX
-#define HMIN VMIN
+#define HMAX vmax
+#define HMIN vmin
 #define HAS_HALF 0
 #endif
 
@@ -105,11 +88,20 @@ AI void store_tile(const kctx *k, int64_t off, const int T, const int OCT, const
         for (int t = 0; t < T; ++t) {
             vf v = o ? a1[t] : a0[t];
             if (z) v += ld(z + t * VL);
-            st(y + t * VL, VMIN(VMAX(v, lo), hi));
+            st(y + t * VL, vmin(vmax(v, lo), hi));
         }
     }
     if (g->act == 2 || g->act == 3)
         for (int o = 0; o < OCT; ++o) lr_bconv_post(g->act, k->y + off + o * ostride, T * VL);
+}
+
+/* A tile's accumulators start at the bias (pb: the packed bias): a0 for block ocb, a1 for ocb + 1,
+ * h1 for a HALF last block; the ones the tile does not use stay zero. */
+AI void acc_init(const float *pb, int64_t ocb, const int T, const int OCT, const int HALF, vf *a0, vf *a1, vh *h1) {
+    const int FULL0 = OCT > 1 || !HALF;
+    const vf b0 = FULL0 ? ld(pb + ocb * VL) : (vf){0}, b1 = OCT > 1 && !HALF ? ld(pb + (ocb + 1) * VL) : (vf){0};
+    const vh bh = HALF ? ldh(pb + (ocb + OCT - 1) * VL) : (vh){0};
+    for (int t = 0; t < T; ++t) a0[t] = b0, a1[t] = b1, h1[t] = bh;
 }
 
 /* One micro-tile: OCT output-channel blocks from ocb, T pixels from ow0 of row oh. */
@@ -124,9 +116,7 @@ AI void ukernel(const kctx *k, int64_t n, int64_t ocb, int64_t oh, int64_t ow0, 
     vf a0[TMAX], a1[TMAX]; /* two arrays, not [2][T]: GCC keeps each in registers */
     vh h1[TMAX];
     const int FULL0 = OCT > 1 || !HALF; /* block ocb runs full width */
-    const vf b0 = FULL0 ? ld(pb + ocb * VL) : (vf){0}, b1 = OCT > 1 && !HALF ? ld(pb + (ocb + 1) * VL) : (vf){0};
-    const vh bh = HALF ? ldh(pb + (ocb + OCT - 1) * VL) : (vh){0};
-    for (int t = 0; t < T; ++t) a0[t] = b0, a1[t] = b1, h1[t] = bh;
+    acc_init(pb, ocb, T, OCT, HALF, a0, a1, h1);
     const int64_t xn = k->strips ? 0 : n, xrow = k->strips ? 0 : oh * g->sh; /* a strip holds one row's taps */
     const float *xb = k->x + xn * (PLAIN ? g->c : g->cb * VL) * plane + (xrow * k->wp + ow0 * g->sw) * pix;
     for (int64_t icb = 0; icb < g->cb; ++icb) {
@@ -197,9 +187,7 @@ AI void pw_tile(const kctx *k, int64_t n, int64_t ocb, int64_t p0, int64_t plane
     vf a0[PW_TMAX], a1[PW_TMAX]; /* two arrays, not [2][T]: GCC keeps each in registers */
     vh h1[PW_TMAX];
     const int FULL0 = OCT > 1 || !HALF; /* block ocb runs full width */
-    const vf b0 = FULL0 ? ld(pb + ocb * VL) : (vf){0}, b1 = OCT > 1 && !HALF ? ld(pb + (ocb + 1) * VL) : (vf){0};
-    const vh bh = HALF ? ldh(pb + (ocb + OCT - 1) * VL) : (vh){0};
-    for (int t = 0; t < T; ++t) a0[t] = b0, a1[t] = b1, h1[t] = bh;
+    acc_init(pb, ocb, T, OCT, HALF, a0, a1, h1);
     const float *xb = k->x + (n * g->cb * plane + p0) * VL;
     const float *wb = k->w + ocb * wblk;
     for (int64_t icb = 0; icb < g->cb; ++icb) {
@@ -347,7 +335,7 @@ AI void dw3_tile(const kctx *k, const float *x, const vf *wt, vf bv, int64_t ih0
     for (int q = 0; q < T; ++q) {
         vf v = acc[q];
         if (z) v += ld(z + (ow + q) * VL);
-        st(y + (ow + q) * VL, VMIN(VMAX(v, lo), hi));
+        st(y + (ow + q) * VL, vmin(vmax(v, lo), hi));
     }
 }
 
@@ -377,7 +365,7 @@ AI void dw3_row(const kctx *k, const float *x, const float *w, vf bv, int64_t oh
                 }
             }
             if (z) acc += ld(z + ow * VL);
-            st(y + ow * VL, VMIN(VMAX(acc, lo), hi));
+            st(y + ow * VL, vmin(vmax(acc, lo), hi));
             ++ow;
         }
     }
@@ -430,7 +418,7 @@ static void dw_row_task(const kctx *k, int64_t t) {
             vf a[4] = {a0, a1, a2, a3};
             for (int q = 0; q < 4; ++q) {
                 if (z) a[q] += ld(z + (ow + q) * VL);
-                st(y + (ow + q) * VL, VMIN(VMAX(a[q], lo), hi));
+                st(y + (ow + q) * VL, vmin(vmax(a[q], lo), hi));
             }
             ow += 4;
             continue;
@@ -444,7 +432,7 @@ static void dw_row_task(const kctx *k, int64_t t) {
                 acc += ld(x + ((ih0 + i) * g->w + iw) * VL) * ld(w + (i * g->kw + j) * VL);
             }
         if (z) acc += ld(z + ow * VL);
-        st(y + ow * VL, VMIN(VMAX(acc, lo), hi));
+        st(y + ow * VL, vmin(vmax(acc, lo), hi));
         ++ow;
     }
     if (g->act == 2 || g->act == 3) lr_bconv_post(g->act, y, g->ow * VL);

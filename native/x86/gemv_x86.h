@@ -14,11 +14,8 @@
 
 #include "cpu_x86.h"
 #include "kernels_x86.h"
+#include "vec_x86.h"
 
-typedef float vf __attribute__((vector_size(VL * 4)));
-
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #ifndef NV
 #define NV 4 /* vectors per panel */
 #endif
@@ -26,13 +23,6 @@ typedef float vf __attribute__((vector_size(VL * 4)));
 #define KU (NV == 1 ? 4 : 8 / NV) /* k unroll: KU x NV independent accumulators */
 #define GEMV_MACS_PER_NS 6.0 /* weight streaming, ~24 bytes/ns per thread */
 
-static inline vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
-#if VL == 16
-static inline vf bc(float x) { return (vf)_mm512_set1_ps(x); }
-#else
-static inline vf bc(float x) { return (vf)_mm256_set1_ps(x); }
-#endif
 static inline float hsum(vf v) {
     float s = 0.0f;
     for (int i = 0; i < VL; ++i) s += v[i];
@@ -73,9 +63,9 @@ static lr_status prepare(lr_model *m, lr_node *n) {
     if (b->kind != LR_KIND_CONST) return LR_OK;
     gv_geom g;
     gv_geom_of(m, n, &g);
-    size_t bytes = packed_floats(&g) * sizeof(float);
-    float *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!p) return lr_fail(LR_ERR_MEMORY, "cannot allocate packed GEMV weights");
+    lr_status s = lr_alloc_packed(n, packed_floats(&g) * sizeof(float), "packed GEMV weights");
+    if (s != LR_OK) return s;
+    float *p = n->packed;
     const float *w = b->const_data;
     for (int64_t bi = 0; bi < g.batch; ++bi) {
         const float *wb = w + bi * g.k * g.n;
@@ -89,8 +79,6 @@ static lr_status prepare(lr_model *m, lr_node *n) {
             }
         }
     }
-    n->packed = p;
-    n->packed_bytes = bytes;
     return LR_OK;
 }
 
@@ -115,13 +103,13 @@ static inline void stream_kernel(const float *restrict a, const float *restrict 
     for (; kk + KU <= k; kk += KU, w += KU * ws) {
 #pragma GCC unroll 8
         for (int u = 0; u < KU; ++u) {
-            vf x = bc(a[kk + u]);
+            vf x = splat(a[kk + u]);
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) acc[u][v] += x * ld(w + u * ws + v * VL);
         }
     }
     for (int u = 0; kk < k; ++kk, ++u, w += ws) {
-        vf x = bc(a[kk]);
+        vf x = splat(a[kk]);
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[u][v] += x * ld(w + v * VL);
     }
@@ -192,8 +180,8 @@ static void cols_kernel(const float *restrict a, const float *restrict b, int64_
         vf c0 = {0}, d0 = {0};
         const float *wj = w + jv;
         int64_t kk = 0;
-        for (; kk + 2 <= k; kk += 2, wj += 2 * n) c0 += bc(a[kk]) * ld(wj), d0 += bc(a[kk + 1]) * ld(wj + n);
-        if (kk < k) c0 += bc(a[kk]) * ld(wj);
+        for (; kk + 2 <= k; kk += 2, wj += 2 * n) c0 += splat(a[kk]) * ld(wj), d0 += splat(a[kk + 1]) * ld(wj + n);
+        if (kk < k) c0 += splat(a[kk]) * ld(wj);
         st(y + j0 + jv, c0 + d0);
     }
     for (int64_t j = nv; j < nc; ++j) {
