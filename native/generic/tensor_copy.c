@@ -45,6 +45,19 @@ static void transpose2d_4(uint32_t *d, int64_t dr, const uint32_t *s, int64_t sr
     }
 }
 
+/* Steps the multi-index idx[0..top] (top fastest) and both element offsets by one, like an odometer. */
+static inline void odometer(int64_t *idx, const int64_t *sh, const int64_t *ds, const int64_t *ss, int top, int64_t *doff,
+                            int64_t *soff) {
+    for (int d = top; d >= 0; --d) {
+        *doff += ds[d];
+        *soff += ss[d];
+        if (++idx[d] < sh[d]) return;
+        *doff -= ds[d] * sh[d];
+        *soff -= ss[d] * sh[d];
+        idx[d] = 0;
+    }
+}
+
 void lr_copy_nd(void *dst, const int64_t *dst_st, const void *src, const int64_t *src_st, const int64_t *shape, int ndim,
                 size_t esize) {
     int64_t sh[LR_MAX_NDIM], ds[LR_MAX_NDIM], ss[LR_MAX_NDIM];
@@ -73,14 +86,7 @@ void lr_copy_nd(void *dst, const int64_t *dst_st, const void *src, const int64_t
         for (int d = 0; d < k - 2; ++d) outer *= sh[d];
         for (int64_t r = 0; r < outer; ++r) {
             transpose2d_4((uint32_t *)dst + doff, ds[k - 2], (const uint32_t *)src + soff, ss[k - 1], sh[k - 2], sh[k - 1]);
-            for (int d = k - 3; d >= 0; --d) { /* odometer */
-                doff += ds[d];
-                soff += ss[d];
-                if (++idx[d] < sh[d]) break;
-                doff -= ds[d] * sh[d];
-                soff -= ss[d] * sh[d];
-                idx[d] = 0;
-            }
+            odometer(idx, sh, ds, ss, k - 3, &doff, &soff);
         }
         return;
     }
@@ -89,13 +95,6 @@ void lr_copy_nd(void *dst, const int64_t *dst_st, const void *src, const int64_t
     for (int64_t r = 0; r < rows; ++r) {
         copy_elems((uint8_t *)dst + doff * (int64_t)esize, ds[k - 1], (const uint8_t *)src + soff * (int64_t)esize, ss[k - 1],
                    sh[k - 1], esize);
-        for (int d = k - 2; d >= 0; --d) { /* odometer */
-            doff += ds[d];
-            soff += ss[d];
-            if (++idx[d] < sh[d]) break;
-            doff -= ds[d] * sh[d];
-            soff -= ss[d] * sh[d];
-            idx[d] = 0;
-        }
+        odometer(idx, sh, ds, ss, k - 2, &doff, &soff);
     }
 }
