@@ -294,42 +294,13 @@ static void fill(void *p, const lr_tensor *t) {
     } /* other dtypes stay zero: a valid index for every indexing operator */
 }
 
-/* Times one candidate on scratch buffers already bound, alone (when the candidates do not fit in
- * memory together); returns the best of PROFILE_RUNS (ns), or -1. */
-static int64_t time_candidate(lr_model *m, lr_node *n, const lr_algo *a, int64_t best_so_far) {
-    n->algo = a;
-    n->packed = NULL;
-    n->packed_bytes = 0;
-    int64_t best = -1;
-    void *ws = NULL;
-    if (m->weight_preprocess && a->prepare && a->prepare(m, n) != LR_OK) goto out;
-    size_t wsb = a->workspace ? a->workspace(m, n, m->threads) : 0;
-    if (wsb > LR_MAX_TENSOR_BYTES || (wsb && !(ws = lr_alloc64(wsb)))) goto out;
-    lr_run_ctx ctx = {m, m->pool, m->threads, ws};
-    for (int r = 0; r <= PROFILE_RUNS; ++r) {
-        int64_t t0 = lr_now_ns();
-        if (a->run(&ctx, n) != LR_OK) { best = -1; goto out; }
-        int64_t dt = lr_now_ns() - t0;
-        if (r == 0) {
-            if (best_so_far > 0 && dt > 8 * best_so_far) { best = dt; goto out; } /* hopeless: do not time further */
-            continue;
-        }
-        if (best < 0 || dt < best) best = dt;
-    }
-out:
-    lr_free64(ws);
-    free(n->packed);
-    n->packed = NULL;
-    n->packed_bytes = 0;
-    return best;
-}
-
-/* All candidates prepared at once, then timed in rounds (a warm-up round, then PROFILE_RUNS rounds,
- * each starting one candidate later): a burst of machine load (another process, a frequency drop)
- * lands on one round of every candidate instead of on every run of one, so it cannot decide the
- * choice. A candidate whose warm-up is 8x the fastest warm-up is not timed further. Returns the
- * index into ids of the fastest, -1 if none ran, or -2 when the candidates' weights and workspaces
- * together exceed INTERLEAVE_MAX_BYTES or an allocation fails (time them one by one instead). */
+/* The candidates ids[0..k) prepared at once, then timed in rounds (a warm-up round, then
+ * PROFILE_RUNS rounds, each starting one candidate later): a burst of machine load (another process,
+ * a frequency drop) lands on one round of every candidate instead of on every run of one, so it
+ * cannot decide the choice. A candidate whose warm-up is 8x the fastest warm-up (or 8x ref_ns, the
+ * best of candidates timed before, when > 0) is not timed further. Returns the index into ids of the
+ * fastest (its best time in *best_ns), -1 if none ran, or -2 when k > 1 candidates' weights and
+ * workspaces together exceed INTERLEAVE_MAX_BYTES or an allocation fails (time them one by one). */
 typedef struct cand {
     void *packed, *ws;
     size_t packed_bytes;
@@ -348,7 +319,7 @@ static int run_candidate(lr_model *m, lr_node *n, const lr_algo *a, cand *c, int
     return s == LR_OK;
 }
 
-static int time_interleaved(lr_model *m, lr_node *n, const int *ids, int k) {
+static int time_candidates(lr_model *m, lr_node *n, const int *ids, int k, int64_t ref_ns, int64_t *best_ns) {
     cand c[MAX_CANDIDATES] = {0};
     size_t total = 0;
     int result = -2;
@@ -363,7 +334,8 @@ static int time_interleaved(lr_model *m, lr_node *n, const int *ids, int k) {
         n->packed = NULL;
         n->packed_bytes = 0;
         total += c[i].packed_bytes + wsb;
-        if (total > INTERLEAVE_MAX_BYTES || wsb > LR_MAX_TENSOR_BYTES || (wsb && !(c[i].ws = lr_alloc64(wsb)))) goto out;
+        if ((k > 1 && total > INTERLEAVE_MAX_BYTES) || wsb > LR_MAX_TENSOR_BYTES || (wsb && !(c[i].ws = lr_alloc64(wsb))))
+            goto out;
     }
     int64_t warm_min = -1, warm[MAX_CANDIDATES];
     for (int i = 0; i < k; ++i) {
@@ -371,6 +343,7 @@ static int time_interleaved(lr_model *m, lr_node *n, const int *ids, int k) {
         if (c[i].alive && (warm_min < 0 || warm[i] < warm_min)) warm_min = warm[i];
         c[i].best = -1;
     }
+    if (ref_ns > 0 && (warm_min < 0 || ref_ns < warm_min)) warm_min = ref_ns;
     for (int i = 0; i < k; ++i)
         if (c[i].alive && warm_min > 0 && warm[i] > 8 * warm_min) c[i].alive = false; /* hopeless */
     for (int r = 0; r < PROFILE_RUNS; ++r)
@@ -384,6 +357,7 @@ static int time_interleaved(lr_model *m, lr_node *n, const int *ids, int k) {
     result = -1;
     for (int i = 0; i < k; ++i)
         if (c[i].alive && c[i].best >= 0 && (result < 0 || c[i].best < c[result].best)) result = i;
+    if (result >= 0) *best_ns = c[result].best;
 out:
     for (int i = 0; i < k; ++i) {
         free(c[i].packed);
@@ -419,13 +393,14 @@ static int profile_node(lr_model *m, lr_node *n, const int *ids, int k) {
     int best = ids[0];
     int64_t best_ns = -1;
     if (bound < 0) bound = -bound - 1;
-    else if (!one_by_one() && (best = time_interleaved(m, n, ids, k)) != -2) {
+    else if (!one_by_one() && (best = time_candidates(m, n, ids, k, 0, &best_ns)) != -2) {
         best = best >= 0 ? ids[best] : ids[0];
-    } else { /* too big to hold every candidate at once: one by one */
+    } else { /* too big to hold every candidate at once: one by one, each freed before the next */
         best = ids[0];
+        best_ns = -1;
         for (int i = 0; i < k; ++i) {
-            int64_t ns = time_candidate(m, n, lr_algo_at(ids[i]), best_ns);
-            if (ns >= 0 && (best_ns < 0 || ns < best_ns)) {
+            int64_t ns = -1;
+            if (time_candidates(m, n, ids + i, 1, best_ns, &ns) == 0 && (best_ns < 0 || ns < best_ns)) {
                 best_ns = ns;
                 best = ids[i];
             }
